@@ -1,0 +1,682 @@
+//! The `fundtrail` command line: run the service (`init`, `serve`, `demo`), sign and send
+//! as an org (`org`, `key`, `token`, `program`, `recipients`, `budget`, `allocate`,
+//! `disburse`, `reverse`), read (`entries`, `balance`) and check (`verify`).
+//!
+//! Client commands sign on this machine with the org's private key (`--key`); the server
+//! never sees it.
+
+use crate::client::Client;
+use crate::config;
+use crate::crypto::{self, SigningKey};
+use crate::domain::EntryKind;
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::ledger::append::AppendOutcome;
+use crate::ledger::read::{Balance, EntryDetail, EntryPage};
+use crate::ledger::verify::{self, DbCopy, LedgerCopy, VerifyReport};
+use crate::ledger::{EntryBody, BATCH_ENTRIES_MAX};
+use crate::money::{format_minor, parse_amount_lenient};
+use crate::roster::{read_roster, RecipientRef};
+use crate::service::programs::ProgramView;
+use crate::service::recipients::{Registered, Resolved};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "fundtrail", version, about = "Welfare money on a signed, hash-chained ledger", long_about = None)]
+pub struct Cli {
+    /// Database file (for init, serve, demo and verify --db).
+    #[arg(long, global = true, env = "FUNDTRAIL_DB", default_value = config::DB_PATH_DEFAULT)]
+    pub db: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How to reach the server and sign as an org.
+#[derive(Args, Debug, Clone)]
+pub struct Remote {
+    /// Server base URL.
+    #[arg(long, env = "FUNDTRAIL_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// API token of your org.
+    #[arg(long, env = "FUNDTRAIL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Your org's private key file (from `fundtrail keygen`).
+    #[arg(long, env = "FUNDTRAIL_KEY")]
+    pub key: Option<PathBuf>,
+}
+
+impl Remote {
+    fn client(&self) -> AppResult<Client> {
+        let token = self.token.clone().ok_or_else(|| AppError::unauthorized("give --token or set FUNDTRAIL_TOKEN"))?;
+        Ok(Client::new(&self.server, Some(token.trim().to_string())))
+    }
+    fn signing_key(&self) -> AppResult<SigningKey> {
+        let path = self.key.as_ref().ok_or_else(|| AppError::unauthorized("give --key or set FUNDTRAIL_KEY (your org's private key file)"))?;
+        SigningKey::load(path).map_err(AppError::unauthorized)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create the database, master key, operator org, key and first admin token.
+    Init {
+        /// Succeed quietly if already initialized.
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// Serve the API.
+    Serve {
+        #[arg(long, env = "FUNDTRAIL_BIND", default_value = config::BIND_DEFAULT)]
+        bind: String,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Load the demo fixtures into --db (initialising it if needed). Does nothing twice.
+    Demo {
+        #[arg(long, default_value = "fixtures/demo")]
+        fixtures: PathBuf,
+    },
+    /// Generate an Ed25519 key for an org; prints the public key to register.
+    Keygen {
+        /// The org the key signs for.
+        #[arg(long)]
+        org: String,
+        /// Where to write the private key (mode 0600). Refuses to overwrite.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Check the whole chain: links, hashes, signatures, conservation. Exit 1 on failure.
+    Verify {
+        /// Verify a running server instead of --db.
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long, env = "FUNDTRAIL_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Orgs (admin).
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Programs (finance bureau).
+    #[command(subcommand)]
+    Program(ProgramCommand),
+    /// The recipient registry (local office).
+    #[command(subcommand)]
+    Recipients(RecipientsCommand),
+    /// Record a budget your bureau received (finance bureau owning the program).
+    Budget {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(flatten)]
+        entry: EntryArgs,
+    },
+    /// Pass money you hold to an org directly below you.
+    Allocate {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(flatten)]
+        entry: EntryArgs,
+        /// Sequence number of the entry whose money you pass on.
+        #[arg(long)]
+        source: i64,
+        /// The receiving org.
+        #[arg(long)]
+        to: String,
+    },
+    /// Pay recipients from a roster CSV, in signed batches.
+    Disburse {
+        #[command(flatten)]
+        remote: Remote,
+        #[arg(long)]
+        program: String,
+        #[arg(long)]
+        period: String,
+        /// The allocation you pay from.
+        #[arg(long)]
+        source: i64,
+        /// Roster: id_number (or recipient), amount, optional reference and memo.
+        #[arg(long)]
+        roster: PathBuf,
+        /// Business date of the payments, YYYY-MM-DD (default today).
+        #[arg(long)]
+        value_date: Option<String>,
+        /// Entries per signed batch.
+        #[arg(long, default_value_t = 5000)]
+        batch_size: usize,
+        /// Skip roster lines before this one (to resume after a failed batch).
+        #[arg(long, default_value_t = 0)]
+        from_line: u64,
+    },
+    /// Reverse (void) an entry you wrote that nothing has drawn on.
+    Reverse {
+        #[command(flatten)]
+        remote: Remote,
+        /// Sequence number of the entry to reverse.
+        seq: i64,
+        #[arg(long, default_value = "")]
+        memo: String,
+        #[arg(long)]
+        value_date: Option<String>,
+    },
+    /// List entries.
+    Entries {
+        #[command(flatten)]
+        remote: Remote,
+        #[arg(long)]
+        program: Option<String>,
+        #[arg(long)]
+        period: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        after: Option<i64>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Balances per org and program.
+    Balance {
+        #[command(flatten)]
+        remote: Remote,
+        #[arg(long)]
+        program: Option<String>,
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Fields every single-entry command takes.
+#[derive(Args, Debug, Clone)]
+pub struct EntryArgs {
+    #[arg(long)]
+    pub program: String,
+    #[arg(long)]
+    pub period: String,
+    /// Amount, e.g. 780 or 780.00.
+    #[arg(long)]
+    pub amount: String,
+    /// Business date, YYYY-MM-DD (default today).
+    #[arg(long)]
+    pub value_date: Option<String>,
+    /// Payment reference (generated if not given).
+    #[arg(long)]
+    pub reference: Option<String>,
+    #[arg(long, default_value = "")]
+    pub memo: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCommand {
+    /// Register an org (admin).
+    Create {
+        #[command(flatten)]
+        remote: Remote,
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// admin, finance_bureau, local_office or inspector.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        parent: Option<String>,
+        /// The org's public key (base64, as `keygen` prints it).
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// List orgs.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Register a public key for an org (admin, or the org to rotate).
+    Add {
+        #[command(flatten)]
+        remote: Remote,
+        org: String,
+        #[arg(long)]
+        public_key: String,
+    },
+    /// Retire a key from now on.
+    Retire {
+        #[command(flatten)]
+        remote: Remote,
+        org: String,
+        key_id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Issue an API token for an org (admin, or the org itself). Prints it once.
+    Create {
+        #[command(flatten)]
+        remote: Remote,
+        org: String,
+        #[arg(long)]
+        label: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProgramCommand {
+    /// Register a program (finance bureau).
+    Create {
+        #[command(flatten)]
+        remote: Remote,
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        fiscal_year: i32,
+        #[arg(long)]
+        standard_amount: String,
+        /// month, quarter or year.
+        #[arg(long, default_value = "month")]
+        period_granularity: String,
+        #[arg(long, default_value = "CNY")]
+        currency: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RecipientsCommand {
+    /// Register recipients from a CSV: name, id_number, bank_account, [bank_name, status, status_date].
+    Register {
+        #[command(flatten)]
+        remote: Remote,
+        #[arg(long)]
+        csv: PathBuf,
+    },
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for p in e.problems.iter().skip(1) {
+                let at = match (p.item, &p.field) {
+                    (Some(i), Some(f)) => format!(" (item {i}, field {f})"),
+                    (Some(i), None) => format!(" (item {i})"),
+                    (None, Some(f)) => format!(" (field {f})"),
+                    _ => String::new(),
+                };
+                eprintln!("  {}: {}{at}", p.error.as_str(), p.message);
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn today() -> String {
+    chrono::Local::now().date_naive().to_string()
+}
+
+/// A reference for an entry without one: kind letter, period, 12 random hex digits.
+fn generated_reference(kind: EntryKind, period: &str) -> String {
+    let letter = kind.as_str()[..1].to_ascii_uppercase();
+    format!("{letter}{}-{}", period.replace('-', ""), hex::encode(crypto::random_bytes::<6>()))
+}
+
+fn program(client: &Client, code: &str) -> AppResult<ProgramView> {
+    client.get(&format!("/api/v1/programs/{code}"), &[])
+}
+
+fn canonical_amount(p: &ProgramView, text: &str) -> AppResult<String> {
+    parse_amount_lenient(text, p.minor_units)
+        .map(|m| format_minor(m, p.minor_units))
+        .map_err(|e| AppError::new(ErrorCode::InvalidAmount, e.to_string()).field("amount"))
+}
+
+fn print_json(v: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(v).expect("serializable"));
+}
+
+fn send_entries(remote: &Remote, bodies: Vec<EntryBody>) -> AppResult<AppendOutcome> {
+    let key = remote.signing_key()?;
+    remote.client()?.post_signed("/api/v1/entries", &key, json!({ "entries": bodies }))
+}
+
+fn single_entry(remote: &Remote, entry: &EntryArgs, kind: EntryKind, shape: impl FnOnce(EntryBody, &str) -> EntryBody) -> AppResult<ExitCode> {
+    let client = remote.client()?;
+    let key = remote.signing_key()?;
+    let p = program(&client, &entry.program)?;
+    let reference = entry.reference.clone().unwrap_or_else(|| generated_reference(kind, &entry.period));
+    let body = EntryBody::new(kind, &p.code, &entry.period, &canonical_amount(&p, &entry.amount)?, &reference, &entry.value_date.clone().unwrap_or_else(today))
+        .memo(&entry.memo);
+    let out = send_entries(remote, vec![shape(body, &key.org)])?;
+    println!("recorded entry #{} ({} {}), head {}", out.first_seq, kind, reference, out.head_hash);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})").expect("valid template").progress_chars("=> "));
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn disburse(remote: &Remote, program_code: &str, period: &str, source: i64, roster: &PathBuf, value_date: Option<String>, batch_size: usize, from_line: u64) -> AppResult<ExitCode> {
+    if !(1..=BATCH_ENTRIES_MAX).contains(&batch_size) {
+        return Err(AppError::invalid("batch_size", format!("--batch-size must be 1-{BATCH_ENTRIES_MAX}")));
+    }
+    let client = remote.client()?;
+    let key = remote.signing_key()?;
+    let p = program(&client, program_code)?;
+    let file = std::fs::File::open(roster).map_err(|e| AppError::invalid("roster", format!("cannot open {}: {e}", roster.display())))?;
+    let rows = read_roster(std::io::BufReader::new(file), p.minor_units).map_err(|errors| {
+        let problems = errors
+            .iter()
+            .map(|e| crate::error::Problem { error: ErrorCode::InvalidField, message: format!("{}: {e}", roster.display()), field: e.column.clone(), item: None })
+            .collect();
+        AppError::batch(problems)
+    })?;
+    let rows: Vec<_> = rows.into_iter().filter(|r| r.line >= from_line).collect();
+    // Resolve ID numbers to pseudonyms (the server alone holds the pseudonym key).
+    let ids: Vec<String> = rows.iter().filter_map(|r| match &r.recipient { RecipientRef::IdNumber(id) => Some(id.clone()), _ => None }).collect();
+    let mut pseudonyms = std::collections::HashMap::new();
+    for chunk in ids.chunks(BATCH_ENTRIES_MAX) {
+        let resolved: Resolved = client.post_json("/api/v1/recipients/resolve", &json!({ "id_numbers": chunk }))?;
+        for (id, p) in chunk.iter().zip(resolved.pseudonyms) {
+            pseudonyms.insert(id.clone(), p);
+        }
+    }
+    let value_date = value_date.unwrap_or_else(today);
+    let mut bodies = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let recipient = match &r.recipient {
+            RecipientRef::Pseudonym(p) => p.clone(),
+            RecipientRef::IdNumber(id) => pseudonyms.get(id).cloned().flatten().ok_or_else(|| {
+                AppError::new(ErrorCode::UnknownRecipient, format!("{} line {}: this ID number is not a registered recipient of {}", roster.display(), r.line, key.org))
+            })?,
+        };
+        let reference = r.reference.clone().unwrap_or_else(|| generated_reference(EntryKind::Disbursement, period));
+        bodies.push((
+            r.line,
+            EntryBody::new(EntryKind::Disbursement, &p.code, period, &format_minor(r.amount_minor, p.minor_units), &reference, &value_date)
+                .from(&key.org)
+                .source(source)
+                .recipient(&recipient)
+                .memo(&r.memo),
+        ));
+    }
+    let bar = progress(bodies.len() as u64, "disbursing");
+    let mut written = 0usize;
+    for chunk in bodies.chunks(batch_size) {
+        let first_line = chunk[0].0;
+        let batch: Vec<EntryBody> = chunk.iter().map(|(_, b)| b.clone()).collect();
+        match send_entries(remote, batch) {
+            Ok(out) => {
+                written += out.count;
+                bar.inc(out.count as u64);
+            }
+            Err(mut e) => {
+                bar.abandon();
+                // Map batch items back to roster lines so the clerk can fix the file.
+                for p in e.problems.iter_mut().chain(std::iter::once(&mut e.first)) {
+                    if let Some(i) = p.item {
+                        p.message = format!("roster line {}: {}", chunk[i].0, p.message);
+                    }
+                }
+                eprintln!("{written} payments recorded before this batch; the batch from roster line {first_line} wrote nothing.");
+                eprintln!("fix the roster and resume with --from-line {first_line}");
+                return Err(e);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    println!("recorded {written} disbursements from {}", roster.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(report: &VerifyReport, json_out: bool) -> ExitCode {
+    if json_out {
+        print_json(report);
+    } else if let Some(f) = &report.failure {
+        println!("FAILED at entry #{}: {}", f.seq, f.reason);
+    } else {
+        println!("ok: {} entries in {} signed batches verified; head #{} {}", report.entries_checked, report.batches_checked, report.head_seq, report.head_hash);
+    }
+    if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Verifies a copy with a progress bar.
+pub fn verify_copy(copy: &mut dyn LedgerCopy) -> AppResult<VerifyReport> {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("verifying {pos} entries ({per_sec})").expect("valid template"));
+    let report = verify::verify(copy, &mut |seq| bar.set_position(seq.max(0) as u64));
+    bar.finish_and_clear();
+    report
+}
+
+/// Runs one parsed command.
+pub fn run(cli: Cli) -> AppResult<ExitCode> {
+    match cli.command {
+        Command::Init { if_missing } => {
+            if if_missing && config::is_initialized(&cli.db)? {
+                println!("{} is already initialized", cli.db.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let made = config::init(&cli.db)?;
+            println!("initialized {}", cli.db.display());
+            println!("operator signing key: {}", made.operator_key_path.display());
+            println!("operator admin token (also in {}):\n  {}", made.operator_token_path.display(), made.operator_token);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { bind, workers } => {
+            let state = crate::server::state(&cli.db)?;
+            let listener = std::net::TcpListener::bind(&bind).map_err(|e| AppError::internal(format!("cannot listen on {bind}: {e}")))?;
+            let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+            println!("Fundtrail serving {} on http://{bind}", cli.db.display());
+            println!("  API docs:   http://{bind}/docs/");
+            println!("  health:     curl http://{bind}/api/v1/health");
+            actix_web::rt::System::new()
+                .block_on(async move { crate::server::build(state, listener, workers)?.await })
+                .map_err(|e| AppError::internal(format!("server stopped: {e}")))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { fixtures } => {
+            let s = crate::demo::load(&cli.db, &fixtures)?;
+            if s.loaded {
+                println!("demo loaded: {} orgs, {} recipients, {} ledger entries", s.orgs, s.recipients, s.entries);
+            } else {
+                println!("demo already loaded in {}", cli.db.display());
+            }
+            println!("each demo org's token and key: {}/<ORG>/token, .../key", s.credentials_dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keygen { org, out } => {
+            if out.exists() {
+                return Err(AppError::new(ErrorCode::AlreadyExists, format!("{} exists; not overwriting a key", out.display())));
+            }
+            crate::service::check_code("org", &org)?;
+            let key = SigningKey::generate(&org);
+            key.save(&out).map_err(|e| AppError::internal(format!("cannot write {}: {e}", out.display())))?;
+            println!("key_id:     {}", key.key_id);
+            println!("public_key: {}", key.public_key_b64());
+            println!("private key written to {} (keep it on this machine)", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Openapi => {
+            print!("{}", crate::api::openapi_json());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { server, token, json } => {
+            let report = match server {
+                Some(url) => verify_copy(&mut Client::new(&url, token))?,
+                None => {
+                    let mut conn = config::open_existing(&cli.db)?;
+                    verify_copy(&mut DbCopy::new(&mut conn))?
+                }
+            };
+            Ok(print_report(&report, json))
+        }
+        Command::Org(OrgCommand::Create { remote, code, name, role, parent, public_key }) => {
+            let out: Value = remote.client()?.post_signed(
+                "/api/v1/orgs",
+                &remote.signing_key()?,
+                json!({"code": code, "name": name, "role": role, "parent": parent, "public_key": public_key}),
+            )?;
+            print_json(&out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Org(OrgCommand::List { remote }) => {
+            let out: Value = remote.client()?.get("/api/v1/orgs", &[])?;
+            print_json(&out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key(KeyCommand::Add { remote, org, public_key }) => {
+            let out: Value = remote.client()?.post_signed(&format!("/api/v1/orgs/{org}/keys"), &remote.signing_key()?, json!({"public_key": public_key}))?;
+            print_json(&out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key(KeyCommand::Retire { remote, org, key_id }) => {
+            let out: Value = remote.client()?.post_signed(&format!("/api/v1/orgs/{org}/keys/{key_id}/retire"), &remote.signing_key()?, json!({}))?;
+            print_json(&out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(TokenCommand::Create { remote, org, label }) => {
+            let out: Value = remote.client()?.post_signed(&format!("/api/v1/orgs/{org}/tokens"), &remote.signing_key()?, json!({"label": label}))?;
+            print_json(&out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Program(ProgramCommand::Create { remote, code, name, fiscal_year, standard_amount, period_granularity, currency }) => {
+            let out: Value = remote.client()?.post_signed(
+                "/api/v1/programs",
+                &remote.signing_key()?,
+                json!({"code": code, "name": name, "fiscal_year": fiscal_year, "currency": currency,
+                       "standard_amount": standard_amount, "period_granularity": period_granularity}),
+            )?;
+            print_json(&out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Recipients(RecipientsCommand::Register { remote, csv }) => {
+            let rows = read_recipients_csv(&csv)?;
+            let client = remote.client()?;
+            let key = remote.signing_key()?;
+            let mut total = 0;
+            for chunk in rows.chunks(crate::service::recipients::REGISTER_BATCH_MAX) {
+                let out: Registered = client.post_signed("/api/v1/recipients", &key, json!({ "recipients": chunk }))?;
+                total += out.pseudonyms.len();
+            }
+            println!("registered {total} recipients from {}", csv.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Budget { remote, entry } => single_entry(&remote, &entry, EntryKind::Budget, |b, me| b.to(me)),
+        Command::Allocate { remote, entry, source, to } => single_entry(&remote, &entry, EntryKind::Allocation, |b, me| b.from(me).source(source).to(&to)),
+        Command::Disburse { remote, program, period, source, roster, value_date, batch_size, from_line } => {
+            disburse(&remote, &program, &period, source, &roster, value_date, batch_size, from_line)
+        }
+        Command::Reverse { remote, seq, memo, value_date } => {
+            let client = remote.client()?;
+            let d: EntryDetail = client.get(&format!("/api/v1/entries/{seq}"), &[])?;
+            let e = d.entry;
+            let body = EntryBody::new(EntryKind::Reversal, &e.program, &e.period, &e.amount, &format!("REV-{seq}"), &value_date.unwrap_or_else(today))
+                .source(seq)
+                .memo(&memo);
+            let out = send_entries(&remote, vec![body])?;
+            println!("entry #{seq} reversed by entry #{}", out.first_seq);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Entries { remote, program, period, kind, org, after, limit, json } => {
+            let mut q = vec![("limit", limit.to_string())];
+            for (k, v) in [("program", program), ("period", period), ("kind", kind), ("org", org)] {
+                if let Some(v) = v {
+                    q.push((k, v));
+                }
+            }
+            if let Some(a) = after {
+                q.push(("after", a.to_string()));
+            }
+            let page: EntryPage = remote.client()?.get("/api/v1/entries", &q)?;
+            if json {
+                print_json(&page);
+            } else {
+                println!("{:>8}  {:<12}  {:<8}  {:<14}  {:<26}  {:>14}  reference", "seq", "kind", "period", "from", "to", "amount");
+                for e in &page.entries {
+                    let to = e.to.clone().or(e.recipient.clone()).unwrap_or_default();
+                    let kind = if e.reversed_by.is_some() { format!("{}*", e.kind) } else { e.kind.to_string() };
+                    println!("{:>8}  {:<12}  {:<8}  {:<14}  {:<26}  {:>14}  {}", e.seq, kind, e.period, e.from.clone().unwrap_or_default(), to, e.amount, e.reference);
+                }
+                if let Some(c) = page.next_cursor {
+                    println!("(more: --after {c})");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Balance { remote, program, org, json } => {
+            let mut q = Vec::new();
+            if let Some(p) = program {
+                q.push(("program", p));
+            }
+            if let Some(o) = org {
+                q.push(("org", o));
+            }
+            let rows: Vec<Balance> = remote.client()?.get("/api/v1/balances", &q)?;
+            if json {
+                print_json(&rows);
+            } else {
+                println!("{:<14}  {:<12}  {:>16}  {:>16}  {:>16}  {:>16}", "org", "program", "received", "passed down", "disbursed", "held");
+                for b in rows {
+                    println!("{:<14}  {:<12}  {:>16}  {:>16}  {:>16}  {:>16}", b.org, b.program, b.received, b.passed_down, b.disbursed, b.held);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Reads a recipients CSV (name, id_number, bank_account, bank_name?, status?, status_date?).
+fn read_recipients_csv(path: &PathBuf) -> AppResult<Vec<Value>> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| AppError::invalid("csv", format!("{}: {e}", path.display())))?;
+    let headers = reader.headers().map_err(|e| AppError::invalid("csv", format!("{}: {e}", path.display())))?.clone();
+    let col = |name: &str| headers.iter().position(|h| h.trim().trim_start_matches('\u{feff}') == name);
+    let (Some(name), Some(id), Some(account)) = (col("name"), col("id_number"), col("bank_account")) else {
+        return Err(AppError::invalid("csv", format!("{}: the header needs name, id_number and bank_account", path.display())));
+    };
+    let (bank, status, date) = (col("bank_name"), col("status"), col("status_date"));
+    let mut out = Vec::new();
+    for (i, rec) in reader.records().enumerate() {
+        let rec = rec.map_err(|e| AppError::invalid("csv", format!("{} line {}: {e}", path.display(), i + 2)))?;
+        let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        out.push(json!({
+            "name": get(Some(name)).unwrap_or_default(), "id_number": get(Some(id)).unwrap_or_default(),
+            "bank_account": get(Some(account)).unwrap_or_default(), "bank_name": get(bank),
+            "status": get(status), "status_date": get(date),
+        }));
+    }
+    Ok(out)
+}

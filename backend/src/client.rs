@@ -1,0 +1,144 @@
+//! The HTTP client the CLI uses: bearer token, signed writes, errors read back as
+//! [`AppError`]s with their codes.
+
+use crate::crypto::SigningKey;
+use crate::error::{AppError, AppResult, ErrorCode, Problem};
+use crate::ledger::read::{EntryFilter, EntryPage};
+use crate::ledger::verify::{KeyView, LedgerCopy, Reference};
+use crate::ledger::rules::OrgFacts;
+use crate::service::orgs::OrgView;
+use crate::service::programs::ProgramView;
+use crate::signing::SignedRequest;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Largest response body the client reads (a page of 1000 entries is well under 2 MiB).
+const RESPONSE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+/// A connection to a Fundtrail server.
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+#[derive(Deserialize)]
+struct WireError {
+    error: String,
+    message: String,
+    field: Option<String>,
+    item: Option<usize>,
+    #[serde(default)]
+    errors: Vec<WireProblem>,
+}
+
+#[derive(Deserialize)]
+struct WireProblem {
+    error: String,
+    message: String,
+    field: Option<String>,
+    item: Option<usize>,
+}
+
+fn code_of(name: &str) -> ErrorCode {
+    serde_json::from_value(Value::String(name.to_string())).unwrap_or(ErrorCode::Internal)
+}
+
+impl Client {
+    /// A client for `base` (e.g. `http://127.0.0.1:8080`).
+    pub fn new(base: &str, token: Option<String>) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(300)))
+            .build()
+            .into();
+        Client { base: base.trim_end_matches('/').to_string(), token, agent }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn read<T: DeserializeOwned>(&self, what: &str, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> AppResult<T> {
+        let mut resp = resp.map_err(|e| AppError::new(ErrorCode::Unavailable, format!("cannot reach {}: {e}", self.base)))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(RESPONSE_BYTES_MAX)
+            .read_to_string()
+            .map_err(|e| AppError::new(ErrorCode::Unavailable, format!("{what}: reading the response failed: {e}")))?;
+        if (200..300).contains(&status) {
+            return serde_json::from_str(&text).map_err(|e| AppError::internal(format!("{what}: unexpected response: {e}")));
+        }
+        match serde_json::from_str::<WireError>(&text) {
+            Ok(w) => {
+                let mut problems: Vec<Problem> = w
+                    .errors
+                    .into_iter()
+                    .map(|p| Problem { error: code_of(&p.error), message: p.message, field: p.field, item: p.item })
+                    .collect();
+                if problems.is_empty() {
+                    problems.push(Problem { error: code_of(&w.error), message: w.message, field: w.field, item: w.item });
+                }
+                Err(AppError::batch(problems))
+            }
+            Err(_) => Err(AppError::internal(format!("{what}: HTTP {status}: {}", text.chars().take(300).collect::<String>()))),
+        }
+    }
+
+    fn authorized<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.token {
+            Some(t) => req.header("authorization", &format!("Bearer {t}")),
+            None => req,
+        }
+    }
+
+    /// GET `path` with `query` pairs.
+    pub fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> AppResult<T> {
+        let mut req = self.authorized(self.agent.get(self.url(path)));
+        for (k, v) in query {
+            req = req.query(*k, v);
+        }
+        self.read(path, req.call())
+    }
+
+    /// POST a plain JSON body (reads such as `recipients/resolve`).
+    pub fn post_json<T: DeserializeOwned>(&self, path: &str, body: &Value) -> AppResult<T> {
+        let req = self.authorized(self.agent.post(self.url(path)));
+        self.read(path, req.send_json(body))
+    }
+
+    /// Signs `payload` for `POST path` with `key` and sends it.
+    pub fn post_signed<T: DeserializeOwned>(&self, path: &str, key: &SigningKey, payload: Value) -> AppResult<T> {
+        let purpose = format!("POST {path}");
+        let req = SignedRequest::sign(key, &purpose, payload).map_err(|e| AppError::invalid("payload", e.to_string()))?;
+        let body = serde_json::to_value(&req).expect("a signed request serializes");
+        self.post_json(path, &body)
+    }
+}
+
+impl LedgerCopy for Client {
+    fn reference(&mut self) -> AppResult<Reference> {
+        let orgs: Vec<OrgView> = self.get("/api/v1/orgs", &[])?;
+        let programs: Vec<ProgramView> = self.get("/api/v1/programs", &[])?;
+        let keys: Vec<KeyView> = self.get("/api/v1/keys", &[])?;
+        let mut r = Reference::default();
+        for o in orgs {
+            r.orgs.insert(o.code.clone(), OrgFacts { code: o.code, role: o.role, parent: o.parent });
+        }
+        for p in programs {
+            r.programs.insert(p.code, (p.owner, p.minor_units));
+        }
+        for k in keys {
+            r.keys.insert(k.key_id.clone(), k);
+        }
+        Ok(r)
+    }
+
+    fn page(&mut self, after: i64) -> AppResult<EntryPage> {
+        let f = EntryFilter { after: Some(after), limit: Some(crate::ledger::read::PAGE_ENTRIES_MAX), ..Default::default() };
+        self.get("/api/v1/entries", &[("after", f.after.unwrap_or(0).to_string()), ("limit", f.limit.unwrap_or(1000).to_string())])
+    }
+}

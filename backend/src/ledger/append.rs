@@ -1,0 +1,441 @@
+//! Appending a signed batch: validate every entry, then in one write transaction record the
+//! submission, check authority and conservation against the current state, chain the
+//! entries and write them with their funds. Any problem anywhere writes nothing.
+
+use super::read::Directory;
+use super::rules::{check_authority, Facts, Funds, FundsState, OrgFacts};
+use super::{
+    entry_hash, ChainFields, EntriesPayload, EntryBody, BATCH_ENTRIES_MAX, GENESIS_HASH, MEMO_BYTES_MAX,
+    REFERENCE_CHARS_MAX,
+};
+use crate::db::{write_transaction, DbConn};
+use crate::domain::{format_micros, latest_value_date, parse_date, EntryKind, Micros, Period, RecipientStatus};
+use crate::error::{AppError, AppResult, ErrorCode, Problem};
+use crate::money::parse_amount;
+use crate::signing::{self, Verified};
+use chrono::{Datelike, NaiveDate};
+use diesel::prelude::*;
+use fundtrail_schema::rows::{LedgerEntryRow, LedgerFundsRow};
+use fundtrail_schema::schema::{ledger_entries, ledger_funds, recipients};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use utoipa::ToSchema;
+
+/// Rows per INSERT statement (17 columns × 1000 stays under SQLite's 32766 parameters).
+const INSERT_ROWS_MAX: usize = 1000;
+
+/// What an accepted batch became.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AppendOutcome {
+    /// Nonce of the submission.
+    pub batch: String,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub count: usize,
+    /// Hash of the last entry: the new head of the chain.
+    pub head_hash: String,
+    pub entries: Vec<AppendedEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AppendedEntry {
+    pub seq: i64,
+    pub reference: String,
+    pub hash: String,
+}
+
+/// An entry that passed the checks that need no database state.
+struct Checked {
+    body: EntryBody,
+    program_id: i64,
+    period: Period,
+    value_date: NaiveDate,
+    amount_minor: i64,
+}
+
+fn problem(item: usize, code: ErrorCode, field: &str, message: impl Into<String>) -> Problem {
+    Problem { error: code, message: message.into(), field: Some(field.to_string()), item: Some(item) }
+}
+
+fn reference_ok(r: &str) -> bool {
+    !r.is_empty()
+        && r.chars().count() <= REFERENCE_CHARS_MAX
+        && r.chars().all(|c| c.is_ascii_alphanumeric() || "-_./+".contains(c))
+}
+
+/// Checks one entry against everything that does not depend on the ledger's state.
+fn check_alone(
+    item: usize,
+    raw: &serde_json::Value,
+    body: EntryBody,
+    author: &str,
+    dir: &Directory,
+    recorded_at: Micros,
+) -> Result<Checked, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut p = |code, field: &str, msg: String| problems.push(problem(item, code, field, msg));
+
+    // The signature is over what the client sent; we store fields and rebuild it, so the two
+    // must be the same JSON. Name the first field that differs.
+    let rebuilt = serde_json::to_value(&body).expect("an entry body serializes");
+    if &rebuilt != raw {
+        let field = rebuilt
+            .as_object()
+            .and_then(|o| o.iter().find(|(k, v)| raw.get(k.as_str()) != Some(*v)).map(|(k, _)| k.clone()))
+            .unwrap_or_default();
+        p(
+            ErrorCode::EntryNotCanonical,
+            &field,
+            format!("field `{field}` must be present and in its canonical form (null where it does not apply)"),
+        );
+    }
+    let Some(program) = dir.program_by_code(&body.program) else {
+        p(ErrorCode::UnknownProgram, "program", format!("program {} is not registered", body.program));
+        return Err(problems);
+    };
+    let amount_minor = match parse_amount(&body.amount, program.minor_units) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            let code = match e.code() {
+                "amount_not_positive" => ErrorCode::AmountNotPositive,
+                "amount_too_precise" => ErrorCode::AmountTooPrecise,
+                "amount_too_large" => ErrorCode::AmountTooLarge,
+                "amount_not_canonical" => ErrorCode::AmountNotCanonical,
+                _ => ErrorCode::InvalidAmount,
+            };
+            p(code, "amount", format!("{e} ({} uses {} decimals)", program.currency, program.minor_units));
+            None
+        }
+    };
+    let period = match body.period.parse::<Period>() {
+        Ok(per) if per.year() != program.fiscal_year => {
+            p(ErrorCode::InvalidPeriod, "period", format!("period {per} is outside fiscal year {}", program.fiscal_year));
+            None
+        }
+        Ok(per) if !per.fits(program.granularity) => {
+            p(ErrorCode::InvalidPeriod, "period", format!("program {} pays by {}; {per} is finer than that", program.code, program.granularity));
+            None
+        }
+        Ok(per) => Some(per),
+        Err(e) => {
+            p(ErrorCode::InvalidPeriod, "period", e);
+            None
+        }
+    };
+    let value_date = match parse_date(&body.value_date) {
+        None => {
+            p(ErrorCode::InvalidValueDate, "value_date", format!("`{}` is not a date in the form YYYY-MM-DD", body.value_date));
+            None
+        }
+        Some(d) if d.year() != program.fiscal_year => {
+            p(ErrorCode::InvalidValueDate, "value_date", format!("value date {d} is outside fiscal year {}", program.fiscal_year));
+            None
+        }
+        Some(d) if d > latest_value_date(recorded_at) => {
+            p(ErrorCode::InvalidValueDate, "value_date", format!("value date {d} is in the future"));
+            None
+        }
+        Some(d) => Some(d),
+    };
+    if !reference_ok(&body.reference) {
+        p(ErrorCode::InvalidReference, "reference", format!("a reference is 1-{REFERENCE_CHARS_MAX} characters of A-Za-z0-9-_./+"));
+    }
+    if body.memo.len() > MEMO_BYTES_MAX || body.memo.chars().any(|c| c.is_control() && c != '\n') {
+        p(ErrorCode::InvalidField, "memo", format!("a memo is at most {MEMO_BYTES_MAX} bytes without control characters"));
+    }
+    // Which of source/from/to/recipient each kind has.
+    let shape: [(&str, bool, bool); 4] = [
+        ("source", body.source.is_some(), body.kind != EntryKind::Budget),
+        ("from", body.from.is_some(), matches!(body.kind, EntryKind::Allocation | EntryKind::Disbursement)),
+        ("to", body.to.is_some(), matches!(body.kind, EntryKind::Budget | EntryKind::Allocation)),
+        ("recipient", body.recipient.is_some(), body.kind == EntryKind::Disbursement),
+    ];
+    for (field, present, wanted) in shape {
+        if present && !wanted {
+            p(ErrorCode::InvalidField, field, format!("a {} has no `{field}`; send null", body.kind));
+        } else if !present && wanted {
+            p(ErrorCode::InvalidField, field, format!("a {} needs `{field}`", body.kind));
+        }
+    }
+    if let Some(from) = &body.from {
+        if from != author {
+            p(ErrorCode::WrongHolder, "from", format!("money can only leave the signing org {author}, not {from}"));
+        }
+    }
+    match (problems.is_empty(), amount_minor, period, value_date) {
+        (true, Some(amount_minor), Some(period), Some(value_date)) => {
+            Ok(Checked { program_id: program.id, body, period, value_date, amount_minor })
+        }
+        _ => Err(problems),
+    }
+}
+
+/// Loads the funds of `seqs` (those that exist) into `state`.
+fn load_funds(conn: &mut DbConn, dir: &Directory, seqs: &[i64], state: &mut FundsState) -> AppResult<()> {
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    type Row = (i64, String, i64, String, Option<i64>, i64, i64, Option<i64>, i64, Option<i64>);
+    let rows: Vec<Row> = ledger_entries::table
+        .inner_join(ledger_funds::table.on(ledger_funds::seq.eq(ledger_entries::seq)))
+        .filter(ledger_entries::seq.eq_any(seqs))
+        .select((
+            ledger_entries::seq,
+            ledger_entries::kind,
+            ledger_entries::program_id,
+            ledger_entries::period,
+            ledger_entries::to_org_id,
+            ledger_entries::author_org_id,
+            ledger_entries::amount_minor,
+            ledger_funds::reversed_by,
+            ledger_funds::remaining_minor,
+            ledger_entries::source_seq,
+        ))
+        .load(conn)?;
+    for (seq, kind, program_id, period, to_org_id, author_id, amount, reversed_by, remaining, source) in rows {
+        let bad = || AppError::internal(format!("entry #{seq} has unreadable stored fields"));
+        state.load(
+            seq,
+            Funds {
+                kind: EntryKind::parse(&kind).ok_or_else(bad)?,
+                program: dir.program(program_id).ok_or_else(bad)?.code.clone(),
+                period: period.parse().map_err(|_| bad())?,
+                holder: to_org_id.and_then(|id| dir.org(id)).map(|o| o.code.clone()),
+                author: dir.org(author_id).ok_or_else(bad)?.code.clone(),
+                amount_minor: amount,
+                remaining_minor: remaining,
+                reversed_by,
+                source,
+            },
+        );
+    }
+    Ok(())
+}
+
+// Multi-row INSERT is backend-specific in diesel (MultiBackend has no batch insert), so these
+// two statements go to the concrete connection.
+fn insert_entries(conn: &mut DbConn, rows: &[LedgerEntryRow]) -> AppResult<()> {
+    match conn {
+        DbConn::Sqlite(c) => diesel::insert_into(ledger_entries::table).values(rows).execute(c)?,
+    };
+    Ok(())
+}
+
+fn insert_funds(conn: &mut DbConn, rows: &[LedgerFundsRow]) -> AppResult<()> {
+    match conn {
+        DbConn::Sqlite(c) => diesel::insert_into(ledger_funds::table).values(rows).execute(c)?,
+    };
+    Ok(())
+}
+
+/// Appends the batch carried by `verified` (payload `{"entries": [...]}`).
+pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<AppendOutcome> {
+    let payload: EntriesPayload = verified.payload_as()?;
+    let raw_items = verified.payload["entries"].as_array().cloned().unwrap_or_default();
+    let count = payload.entries.len();
+    if count == 0 {
+        return Err(AppError::new(ErrorCode::EmptyBatch, "a batch needs at least one entry").field("entries"));
+    }
+    if count > BATCH_ENTRIES_MAX {
+        return Err(AppError::new(
+            ErrorCode::BatchTooLarge,
+            format!("a batch holds at most {BATCH_ENTRIES_MAX} entries, this one has {count}; split it"),
+        )
+        .field("entries"));
+    }
+    let author = verified.actor.org_code.clone();
+
+    write_transaction(conn, |conn| {
+        let dir = Directory::load(conn)?;
+        let submission_id = signing::record(conn, verified, now)?;
+        let head: Option<(i64, Vec<u8>, i64)> = ledger_entries::table
+            .order(ledger_entries::seq.desc())
+            .select((ledger_entries::seq, ledger_entries::hash, ledger_entries::recorded_at))
+            .first(conn)
+            .optional()?;
+        let (head_seq, head_hash, head_time) = match head {
+            Some((seq, hash, at)) => {
+                let hash: [u8; 32] = hash.try_into().map_err(|_| AppError::internal(format!("entry #{seq} has a malformed hash")))?;
+                (seq, hash, at)
+            }
+            None => (0, GENESIS_HASH, 0),
+        };
+        // Recorded times never go backwards along the chain, even if the clock does.
+        let recorded_at = now.max(head_time);
+
+        let mut problems = Vec::new();
+        let mut checked = Vec::with_capacity(count);
+        for (i, body) in payload.entries.into_iter().enumerate() {
+            let raw = raw_items.get(i).cloned().unwrap_or_default();
+            match check_alone(i, &raw, body, &author, &dir, recorded_at) {
+                Ok(c) => checked.push((i, c)),
+                Err(mut p) => problems.append(&mut p),
+            }
+        }
+
+        let author_info = dir.org_by_code(&author).ok_or_else(|| AppError::internal("signing org vanished"))?;
+        let author_facts = dir.facts(author_info.id);
+
+        // Recipients named by disbursements.
+        let pseudonyms: Vec<&str> = checked.iter().filter_map(|(_, c)| c.body.recipient.as_deref()).collect();
+        let found: Vec<(String, i64, String, Option<String>)> = recipients::table
+            .filter(recipients::pseudonym.eq_any(&pseudonyms))
+            .select((recipients::pseudonym, recipients::home_org_id, recipients::status, recipients::status_date))
+            .load(conn)?;
+        let recipient_map: HashMap<String, (i64, String, Option<String>)> =
+            found.into_iter().map(|(p, h, s, d)| (p, (h, s, d))).collect();
+
+        // References already used in each program, and repeats within the batch.
+        let mut taken: HashSet<(i64, String)> = HashSet::new();
+        let mut by_program: HashMap<i64, Vec<&str>> = HashMap::new();
+        for (_, c) in &checked {
+            by_program.entry(c.program_id).or_default().push(&c.body.reference);
+        }
+        for (program_id, refs) in by_program {
+            let used: Vec<String> = ledger_entries::table
+                .filter(ledger_entries::program_id.eq(program_id))
+                .filter(ledger_entries::reference.eq_any(refs))
+                .select(ledger_entries::reference)
+                .load(conn)?;
+            taken.extend(used.into_iter().map(|r| (program_id, r)));
+        }
+
+        // Funds of every source, and of the sources of entries being reversed.
+        let mut state = FundsState::new();
+        let sources: Vec<i64> = checked.iter().filter_map(|(_, c)| c.body.source).collect();
+        load_funds(conn, &dir, &sources, &mut state)?;
+        let parents: Vec<i64> = checked
+            .iter()
+            .filter(|(_, c)| c.body.kind == EntryKind::Reversal)
+            .filter_map(|(_, c)| c.body.source.and_then(|s| state.get(s)).and_then(|f| f.source))
+            .filter(|p| state.get(*p).is_none())
+            .collect();
+        load_funds(conn, &dir, &parents, &mut state)?;
+
+        let mut rows = Vec::with_capacity(checked.len());
+        let mut prev = head_hash;
+        let recorded_text = format_micros(recorded_at);
+        let mut outcome_entries = Vec::with_capacity(checked.len());
+        for (i, c) in &checked {
+            let seq = head_seq + 1 + *i as i64;
+            let mut bad = |code, field: &str, msg: String| problems.push(problem(*i, code, field, msg));
+            let program = dir.program(c.program_id).expect("checked programs exist");
+            let to = c.body.to.as_deref().and_then(|code| dir.org_by_code(code));
+            if c.body.to.is_some() && to.is_none() {
+                bad(ErrorCode::UnknownOrg, "to", format!("org {} is not registered", c.body.to.as_deref().unwrap_or("")));
+                continue;
+            }
+            let to_facts: Option<OrgFacts> = to.map(|o| dir.facts(o.id));
+            let owner = dir.org(program.owner_org_id).map(|o| o.code.as_str()).unwrap_or("");
+            if let Err(b) = check_authority(c.body.kind, &author_facts, to_facts.as_ref(), owner) {
+                bad(b.code, b.field, b.message);
+                continue;
+            }
+            if let Some(p) = &c.body.recipient {
+                match recipient_map.get(p) {
+                    None => {
+                        bad(ErrorCode::UnknownRecipient, "recipient", format!("recipient {p} is not registered"));
+                        continue;
+                    }
+                    Some((home, _, _)) if *home != author_info.id => {
+                        bad(ErrorCode::RecipientNotInOffice, "recipient", format!("recipient {p} belongs to another office"));
+                        continue;
+                    }
+                    Some((_, status, since)) => {
+                        let status = RecipientStatus::parse(status).unwrap_or(RecipientStatus::Suspended);
+                        let since = since.as_deref().and_then(parse_date);
+                        let payable = status == RecipientStatus::Active || since.is_some_and(|d| d > c.value_date);
+                        if !payable {
+                            bad(
+                                ErrorCode::RecipientNotPayable,
+                                "recipient",
+                                format!("recipient {p} is {status} as of {}", since.map(|d| d.to_string()).unwrap_or_default()),
+                            );
+                            continue;
+                        }
+                    }
+                }
+            }
+            let facts = Facts {
+                seq,
+                kind: c.body.kind,
+                program: &program.code,
+                period: c.period,
+                source: c.body.source,
+                to_org: c.body.to.as_deref(),
+                author: &author,
+                amount_minor: c.amount_minor,
+                minor_units: program.minor_units,
+            };
+            if let Err(b) = state.apply(&facts) {
+                bad(b.code, b.field, b.message);
+                continue;
+            }
+            // After the money rules, so a repeated reversal says `already_reversed`.
+            if !taken.insert((c.program_id, c.body.reference.clone())) {
+                bad(ErrorCode::DuplicateReference, "reference", format!("reference {} is already used in program {}", c.body.reference, program.code));
+                continue;
+            }
+            if !problems.is_empty() {
+                continue; // keep checking to report everything, but build nothing
+            }
+            let hash = entry_hash(
+                &c.body,
+                &ChainFields { seq, author: &author, batch: &verified.nonce, recorded_at: &recorded_text, prev_hash: &prev },
+            );
+            rows.push(LedgerEntryRow {
+                seq,
+                kind: c.body.kind.as_str().to_string(),
+                program_id: c.program_id,
+                period: c.body.period.clone(),
+                source_seq: c.body.source,
+                from_org_id: c.body.from.as_ref().map(|_| author_info.id),
+                to_org_id: to.map(|o| o.id),
+                to_recipient: c.body.recipient.clone(),
+                amount_minor: c.amount_minor,
+                reference: c.body.reference.clone(),
+                memo: c.body.memo.clone(),
+                author_org_id: author_info.id,
+                submission_id,
+                value_date: c.body.value_date.clone(),
+                recorded_at,
+                prev_hash: prev.to_vec(),
+                hash: hash.to_vec(),
+            });
+            outcome_entries.push(AppendedEntry { seq, reference: c.body.reference.clone(), hash: hex::encode(hash) });
+            prev = hash;
+        }
+        if !problems.is_empty() {
+            problems.sort_by_key(|p| p.item);
+            return Err(AppError::batch(problems));
+        }
+        assert_eq!(rows.len(), count, "every entry passed, so every entry is written");
+
+        for chunk in rows.chunks(INSERT_ROWS_MAX) {
+            insert_entries(conn, chunk)?;
+        }
+        let last_seq = head_seq + count as i64;
+        let mut new_funds = Vec::new();
+        for (seq, f) in state.changed().filter(|(s, _)| *s <= head_seq) {
+            diesel::update(ledger_funds::table.find(seq))
+                .set((ledger_funds::remaining_minor.eq(f.remaining_minor), ledger_funds::reversed_by.eq(f.reversed_by)))
+                .execute(conn)?;
+        }
+        for seq in head_seq + 1..=last_seq {
+            if let Some(f) = state.get(seq) {
+                new_funds.push(LedgerFundsRow { seq, remaining_minor: f.remaining_minor, reversed_by: f.reversed_by });
+            }
+        }
+        for chunk in new_funds.chunks(INSERT_ROWS_MAX * 5) {
+            insert_funds(conn, chunk)?;
+        }
+        Ok(AppendOutcome {
+            batch: verified.nonce.clone(),
+            first_seq: head_seq + 1,
+            last_seq,
+            count,
+            head_hash: hex::encode(prev),
+            entries: outcome_entries,
+        })
+    })
+}

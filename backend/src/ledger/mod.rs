@@ -1,0 +1,356 @@
+//! The ledger: entries, their canonical bytes and hashes, the conservation rules, appending
+//! signed batches, reading, and verifying the whole chain.
+//!
+//! The format is specified in docs/ledger-format.md; [`body_canonical`] and
+//! [`entry_canonical`] are its reference implementation and are tested against the generic
+//! RFC 8785 encoder in [`crate::canonical`].
+
+pub mod append;
+pub mod read;
+pub mod rules;
+pub mod verify;
+
+use crate::canonical::write_string;
+use crate::crypto::sha256;
+use crate::domain::EntryKind;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use utoipa::ToSchema;
+
+/// The purpose string of a ledger batch's signature.
+pub const ENTRIES_PURPOSE: &str = "POST /api/v1/entries";
+/// The `prev_hash` of entry 1.
+pub const GENESIS_HASH: [u8; 32] = [0; 32];
+/// Most entries one signed batch may carry.
+pub const BATCH_ENTRIES_MAX: usize = 10_000;
+/// Longest memo, in bytes.
+pub const MEMO_BYTES_MAX: usize = 280;
+/// Longest payment reference (ISO 20022 EndToEndId is 35).
+pub const REFERENCE_CHARS_MAX: usize = 35;
+
+/// One entry as its author signs it. Every key is always present (`null` where it does not
+/// apply), so the signed bytes can be rebuilt from what is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntryBody {
+    pub kind: EntryKind,
+    /// Program code.
+    pub program: String,
+    /// Payment period: `2026`, `2026-Q4` or `2026-11`.
+    pub period: String,
+    /// Sequence number of the entry this one draws on (or reverses); null for a budget.
+    pub source: Option<i64>,
+    /// Org the money leaves (the author, for allocations and disbursements).
+    pub from: Option<String>,
+    /// Org the money goes to (budgets, allocations).
+    pub to: Option<String>,
+    /// Recipient pseudonym (disbursements).
+    pub recipient: Option<String>,
+    /// Decimal string with exactly the currency's decimals, e.g. `780.00`.
+    pub amount: String,
+    /// Payment reference, unique within the program (1-35 of `A-Za-z0-9-_./+`).
+    pub reference: String,
+    /// Free text, up to 280 bytes; `""` for none.
+    pub memo: String,
+    /// Business date the entry takes effect, `YYYY-MM-DD`.
+    pub value_date: String,
+}
+
+impl EntryBody {
+    /// A body of `kind` with no source, parties or memo yet; add them with the setters.
+    pub fn new(kind: EntryKind, program: &str, period: &str, amount: &str, reference: &str, value_date: &str) -> EntryBody {
+        EntryBody {
+            kind,
+            program: program.into(),
+            period: period.into(),
+            source: None,
+            from: None,
+            to: None,
+            recipient: None,
+            amount: amount.into(),
+            reference: reference.into(),
+            memo: String::new(),
+            value_date: value_date.into(),
+        }
+    }
+    pub fn source(mut self, seq: i64) -> EntryBody {
+        self.source = Some(seq);
+        self
+    }
+    pub fn from(mut self, org: &str) -> EntryBody {
+        self.from = Some(org.into());
+        self
+    }
+    pub fn to(mut self, org: &str) -> EntryBody {
+        self.to = Some(org.into());
+        self
+    }
+    pub fn recipient(mut self, pseudonym: &str) -> EntryBody {
+        self.recipient = Some(pseudonym.into());
+        self
+    }
+    pub fn memo(mut self, memo: &str) -> EntryBody {
+        self.memo = memo.into();
+        self
+    }
+}
+
+/// The payload of `POST /api/v1/entries`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntriesPayload {
+    pub entries: Vec<EntryBody>,
+}
+
+/// What the chain adds to a body when the entry is appended.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainFields<'a> {
+    pub seq: i64,
+    pub author: &'a str,
+    /// The nonce of the signed submission (batch) that carried the entry.
+    pub batch: &'a str,
+    /// Canonical RFC 3339 text, microseconds, `Z`.
+    pub recorded_at: &'a str,
+    pub prev_hash: &'a [u8; 32],
+}
+
+fn opt_string(out: &mut String, v: Option<&str>) {
+    match v {
+        Some(s) => write_string(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+fn opt_int(out: &mut String, v: Option<i64>) {
+    match v {
+        Some(n) => write!(out, "{n}").expect("writing to a String cannot fail"),
+        None => out.push_str("null"),
+    }
+}
+
+/// Writes `"key":` pairs of the body in RFC 8785 key order, with `extra` merged in order.
+/// Keys are ASCII, so UTF-16 order is byte order; the test below checks against the
+/// generic encoder.
+fn write_sorted(out: &mut String, body: &EntryBody, chain: Option<&ChainFields<'_>>) {
+    out.push('{');
+    out.push_str("\"amount\":");
+    write_string(out, &body.amount);
+    if let Some(c) = chain {
+        out.push_str(",\"author\":");
+        write_string(out, c.author);
+        out.push_str(",\"batch\":");
+        write_string(out, c.batch);
+    }
+    out.push_str(",\"from\":");
+    opt_string(out, body.from.as_deref());
+    out.push_str(",\"kind\":");
+    write_string(out, body.kind.as_str());
+    out.push_str(",\"memo\":");
+    write_string(out, &body.memo);
+    out.push_str(",\"period\":");
+    write_string(out, &body.period);
+    if let Some(c) = chain {
+        out.push_str(",\"prev_hash\":\"");
+        out.push_str(&hex::encode(c.prev_hash));
+        out.push('"');
+    }
+    out.push_str(",\"program\":");
+    write_string(out, &body.program);
+    out.push_str(",\"recipient\":");
+    opt_string(out, body.recipient.as_deref());
+    if let Some(c) = chain {
+        out.push_str(",\"recorded_at\":");
+        write_string(out, c.recorded_at);
+    }
+    out.push_str(",\"reference\":");
+    write_string(out, &body.reference);
+    if let Some(c) = chain {
+        write!(out, ",\"seq\":{}", c.seq).expect("writing to a String cannot fail");
+    }
+    out.push_str(",\"source\":");
+    opt_int(out, body.source);
+    out.push_str(",\"to\":");
+    opt_string(out, body.to.as_deref());
+    out.push_str(",\"value_date\":");
+    write_string(out, &body.value_date);
+    out.push('}');
+}
+
+/// The canonical JSON of a body: what goes into the signed payload.
+pub fn body_canonical(body: &EntryBody) -> String {
+    let mut out = String::with_capacity(320);
+    write_sorted(&mut out, body, None);
+    out
+}
+
+/// The canonical JSON of a chained entry: what its hash covers.
+pub fn entry_canonical(body: &EntryBody, chain: &ChainFields<'_>) -> String {
+    let mut out = String::with_capacity(480);
+    write_sorted(&mut out, body, Some(chain));
+    out
+}
+
+/// The entry's hash: SHA-256 of [`entry_canonical`].
+pub fn entry_hash(body: &EntryBody, chain: &ChainFields<'_>) -> [u8; 32] {
+    sha256(entry_canonical(body, chain).as_bytes())
+}
+
+/// The canonical JSON of a batch payload `{"entries":[…]}`, whose SHA-256 is signed.
+pub fn batch_payload_canonical<'a>(bodies: impl IntoIterator<Item = &'a EntryBody>) -> String {
+    let mut out = String::from("{\"entries\":[");
+    for (i, body) in bodies.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_sorted(&mut out, body, None);
+    }
+    out.push_str("]}");
+    out
+}
+
+/// One entry as the API and exports show it: everything needed to recompute its hash and,
+/// with its batch's [`SubmissionView`], its signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EntryView {
+    pub seq: i64,
+    pub kind: EntryKind,
+    pub program: String,
+    pub period: String,
+    pub source: Option<i64>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub recipient: Option<String>,
+    pub amount: String,
+    pub currency: String,
+    pub reference: String,
+    pub memo: String,
+    pub value_date: String,
+    /// Org that authored and signed the entry.
+    pub author: String,
+    /// Nonce of the signed submission that carried it.
+    pub batch: String,
+    pub recorded_at: String,
+    pub prev_hash: String,
+    pub hash: String,
+    /// Sequence number of the reversal that voided this entry, if any (derived state, not hashed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reversed_by: Option<i64>,
+}
+
+impl EntryView {
+    /// The body its author signed.
+    pub fn body(&self) -> EntryBody {
+        EntryBody {
+            kind: self.kind,
+            program: self.program.clone(),
+            period: self.period.clone(),
+            source: self.source,
+            from: self.from.clone(),
+            to: self.to.clone(),
+            recipient: self.recipient.clone(),
+            amount: self.amount.clone(),
+            reference: self.reference.clone(),
+            memo: self.memo.clone(),
+            value_date: self.value_date.clone(),
+        }
+    }
+}
+
+/// A signed submission (batch) as the API and exports show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SubmissionView {
+    pub nonce: String,
+    pub org: String,
+    pub key_id: String,
+    pub purpose: String,
+    pub signed_at: String,
+    /// Hex SHA-256 of the payload's canonical JSON.
+    pub payload_sha256: String,
+    /// Standard base64.
+    pub signature: String,
+    pub recorded_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::to_canonical_string;
+
+    fn body() -> EntryBody {
+        EntryBody {
+            kind: EntryKind::Disbursement,
+            program: "DIBAO-2026".into(),
+            period: "2026-11".into(),
+            source: Some(7),
+            from: Some("TWN-01".into()),
+            to: None,
+            recipient: Some("R0123456789abcdef01234567".into()),
+            amount: "780.00".into(),
+            reference: "DB202611-0001".into(),
+            memo: "低保 \"11月\"\n".into(),
+            value_date: "2026-11-05".into(),
+        }
+    }
+
+    #[test]
+    fn fast_writers_equal_the_generic_rfc8785_encoder() {
+        let b = body();
+        let generic = to_canonical_string(&serde_json::to_value(&b).unwrap()).unwrap();
+        assert_eq!(body_canonical(&b), generic);
+
+        let prev = [0xab; 32];
+        let chain = ChainFields {
+            seq: 42,
+            author: "TWN-01",
+            batch: "nonce-0123456789abcdef",
+            recorded_at: "2026-11-24T20:06:35.123456Z",
+            prev_hash: &prev,
+        };
+        let mut v = serde_json::to_value(&b).unwrap();
+        let obj = v.as_object_mut().unwrap();
+        obj.insert("seq".into(), 42.into());
+        obj.insert("author".into(), "TWN-01".into());
+        obj.insert("batch".into(), "nonce-0123456789abcdef".into());
+        obj.insert("recorded_at".into(), "2026-11-24T20:06:35.123456Z".into());
+        obj.insert("prev_hash".into(), hex::encode(prev).into());
+        assert_eq!(entry_canonical(&b, &chain), to_canonical_string(&v).unwrap());
+
+        let mut none = b.clone();
+        none.source = None;
+        none.from = None;
+        none.recipient = None;
+        none.to = Some("CITY-A".into());
+        let generic = to_canonical_string(&serde_json::to_value(&none).unwrap()).unwrap();
+        assert_eq!(body_canonical(&none), generic);
+
+        let payload = serde_json::json!({"entries": [b, none]});
+        assert_eq!(batch_payload_canonical([&b, &none]), to_canonical_string(&payload).unwrap());
+    }
+
+    #[test]
+    fn every_hashed_field_changes_the_hash() {
+        let b = body();
+        let prev = [1; 32];
+        let chain = ChainFields { seq: 1, author: "A", batch: "n", recorded_at: "t", prev_hash: &prev };
+        let h = entry_hash(&b, &chain);
+        let mut variants: Vec<[u8; 32]> = Vec::new();
+        let mut m = b.clone();
+        m.amount = "780.01".into();
+        variants.push(entry_hash(&m, &chain));
+        let mut m = b.clone();
+        m.memo.push(' ');
+        variants.push(entry_hash(&m, &chain));
+        let mut m = b.clone();
+        m.source = Some(8);
+        variants.push(entry_hash(&m, &chain));
+        let other = [2; 32];
+        variants.push(entry_hash(&b, &ChainFields { prev_hash: &other, ..chain }));
+        variants.push(entry_hash(&b, &ChainFields { seq: 2, ..chain }));
+        variants.push(entry_hash(&b, &ChainFields { author: "B", ..chain }));
+        variants.push(entry_hash(&b, &ChainFields { batch: "m", ..chain }));
+        variants.push(entry_hash(&b, &ChainFields { recorded_at: "u", ..chain }));
+        for v in variants {
+            assert_ne!(v, h);
+        }
+    }
+}

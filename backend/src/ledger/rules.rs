@@ -1,0 +1,352 @@
+//! The money rules, shared by appending (which refuses an entry that breaks them) and
+//! verifying (which recomputes them over the whole chain and trusts no stored state).
+//!
+//! Conservation: what is drawn from an entry never exceeds it; only the org that holds the
+//! money (the entry's receiver) may pass it on; a reversal voids a whole entry that nothing
+//! has been drawn from, and gives its amount back to the entry it came from.
+
+use crate::domain::{EntryKind, Period, Role};
+use crate::error::ErrorCode;
+use crate::money::format_minor;
+use std::collections::{BTreeSet, HashMap};
+
+/// A rule that an entry breaks: code, message, and the body field at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    pub code: ErrorCode,
+    pub message: String,
+    pub field: &'static str,
+}
+
+fn broken(code: ErrorCode, field: &'static str, message: String) -> Broken {
+    Broken { code, message, field }
+}
+
+/// What the rules need to know of an entry that money can be drawn from or reversed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Funds {
+    pub kind: EntryKind,
+    pub program: String,
+    pub period: Period,
+    /// The org holding the money: the receiver of a budget or allocation.
+    pub holder: Option<String>,
+    pub author: String,
+    pub amount_minor: i64,
+    pub remaining_minor: i64,
+    pub reversed_by: Option<i64>,
+    pub source: Option<i64>,
+}
+
+/// The facts of an entry being checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    pub seq: i64,
+    pub kind: EntryKind,
+    pub program: &'a str,
+    pub period: Period,
+    pub source: Option<i64>,
+    pub to_org: Option<&'a str>,
+    pub author: &'a str,
+    pub amount_minor: i64,
+    /// Decimals of the program's currency, for messages.
+    pub minor_units: u32,
+}
+
+/// Funds of the entries in play, with a record of which changed.
+#[derive(Debug, Default)]
+pub struct FundsState {
+    funds: HashMap<i64, Funds>,
+    changed: BTreeSet<i64>,
+}
+
+impl FundsState {
+    pub fn new() -> FundsState {
+        FundsState::default()
+    }
+
+    /// Adds what is known of an existing entry (loaded from storage).
+    pub fn load(&mut self, seq: i64, funds: Funds) {
+        self.funds.insert(seq, funds);
+    }
+
+    pub fn get(&self, seq: i64) -> Option<&Funds> {
+        self.funds.get(&seq)
+    }
+
+    /// Entries whose remaining amount or reversal changed since they were loaded.
+    pub fn changed(&self) -> impl Iterator<Item = (i64, &Funds)> {
+        self.changed.iter().filter_map(|s| self.funds.get(s).map(|f| (*s, f)))
+    }
+
+    /// Checks `f` against the funds it draws on, and if it passes, applies it: draws, voids,
+    /// releases, and registers the new entry as drawable or reversible.
+    pub fn apply(&mut self, f: &Facts<'_>) -> Result<(), Broken> {
+        match f.kind {
+            EntryKind::Budget => {}
+            EntryKind::Allocation | EntryKind::Disbursement => self.draw(f)?,
+            EntryKind::Reversal => self.reverse(f)?,
+            EntryKind::Confirmation | EntryKind::Return => {
+                return Err(broken(
+                    ErrorCode::KindNotAllowed,
+                    "kind",
+                    format!("{} entries come from bank statement imports", f.kind),
+                ))
+            }
+        }
+        if f.kind.is_reversible() {
+            self.funds.insert(
+                f.seq,
+                Funds {
+                    kind: f.kind,
+                    program: f.program.to_string(),
+                    period: f.period,
+                    holder: f.to_org.map(str::to_string),
+                    author: f.author.to_string(),
+                    amount_minor: f.amount_minor,
+                    remaining_minor: f.amount_minor,
+                    reversed_by: None,
+                    source: f.source,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn source_of(&self, f: &Facts<'_>) -> Result<(i64, &Funds), Broken> {
+        let seq = f.source.ok_or_else(|| {
+            broken(ErrorCode::UnknownSource, "source", format!("a {} needs a source entry", f.kind))
+        })?;
+        let src = self.funds.get(&seq).ok_or_else(|| {
+            broken(
+                ErrorCode::UnknownSource,
+                "source",
+                format!("source entry #{seq} does not exist or holds no money"),
+            )
+        })?;
+        if src.program != f.program {
+            return Err(broken(
+                ErrorCode::ProgramMismatch,
+                "program",
+                format!("source entry #{seq} belongs to program {}, not {}", src.program, f.program),
+            ));
+        }
+        if let Some(by) = src.reversed_by {
+            return Err(broken(
+                ErrorCode::AlreadyReversed,
+                "source",
+                format!("source entry #{seq} was reversed by entry #{by}"),
+            ));
+        }
+        Ok((seq, src))
+    }
+
+    fn draw(&mut self, f: &Facts<'_>) -> Result<(), Broken> {
+        let (seq, src) = self.source_of(f)?;
+        if !src.kind.is_drawable() {
+            return Err(broken(
+                ErrorCode::NotDrawable,
+                "source",
+                format!("entry #{seq} is a {}; money is drawn from budgets and allocations", src.kind),
+            ));
+        }
+        if src.holder.as_deref() != Some(f.author) {
+            return Err(broken(
+                ErrorCode::WrongHolder,
+                "source",
+                format!(
+                    "the money of entry #{seq} is held by {}, not {}",
+                    src.holder.as_deref().unwrap_or("nobody"),
+                    f.author
+                ),
+            ));
+        }
+        if !src.period.contains(&f.period) {
+            return Err(broken(
+                ErrorCode::InvalidPeriod,
+                "period",
+                format!("period {} is not within source entry #{seq}'s period {}", f.period, src.period),
+            ));
+        }
+        if src.remaining_minor < f.amount_minor {
+            return Err(broken(
+                ErrorCode::Overdraw,
+                "amount",
+                format!(
+                    "draws {} from entry #{seq}, which has only {} left",
+                    format_minor(f.amount_minor, f.minor_units),
+                    format_minor(src.remaining_minor, f.minor_units)
+                ),
+            ));
+        }
+        let src = self.funds.get_mut(&seq).expect("source looked up above");
+        src.remaining_minor -= f.amount_minor;
+        debug_assert!(src.remaining_minor >= 0);
+        self.changed.insert(seq);
+        Ok(())
+    }
+
+    fn reverse(&mut self, f: &Facts<'_>) -> Result<(), Broken> {
+        let (seq, src) = self.source_of(f)?;
+        if !src.kind.is_reversible() {
+            return Err(broken(
+                ErrorCode::NotDrawable,
+                "source",
+                format!("entry #{seq} is a {}, which cannot be reversed", src.kind),
+            ));
+        }
+        if src.author != f.author {
+            return Err(broken(
+                ErrorCode::WrongHolder,
+                "source",
+                format!("only entry #{seq}'s author {} may reverse it", src.author),
+            ));
+        }
+        if src.remaining_minor != src.amount_minor {
+            return Err(broken(
+                ErrorCode::SourceAlreadyDrawn,
+                "source",
+                format!(
+                    "{} has been drawn from entry #{seq}; reverse those entries first",
+                    format_minor(src.amount_minor - src.remaining_minor, f.minor_units)
+                ),
+            ));
+        }
+        if src.amount_minor != f.amount_minor {
+            return Err(broken(
+                ErrorCode::AmountMismatch,
+                "amount",
+                format!("a reversal must be for the whole amount of entry #{seq}"),
+            ));
+        }
+        if src.period != f.period {
+            return Err(broken(
+                ErrorCode::InvalidPeriod,
+                "period",
+                format!("a reversal carries the period of entry #{seq} ({})", src.period),
+            ));
+        }
+        let parent = src.source;
+        let amount = src.amount_minor;
+        if let Some(p) = parent {
+            let parent_funds = self.funds.get_mut(&p).ok_or_else(|| {
+                broken(ErrorCode::UnknownSource, "source", format!("entry #{p} (source of #{seq}) is unknown"))
+            })?;
+            parent_funds.remaining_minor += amount;
+            debug_assert!(parent_funds.remaining_minor <= parent_funds.amount_minor);
+            self.changed.insert(p);
+        }
+        let src = self.funds.get_mut(&seq).expect("source looked up above");
+        src.reversed_by = Some(f.seq);
+        self.changed.insert(seq);
+        Ok(())
+    }
+}
+
+/// What the authority rules need to know of an org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgFacts {
+    pub code: String,
+    pub role: Role,
+    pub parent: Option<String>,
+}
+
+/// Checks that `author` may write an entry of `kind` sending money to `to` in a program
+/// owned by `program_owner`.
+pub fn check_authority(
+    kind: EntryKind,
+    author: &OrgFacts,
+    to: Option<&OrgFacts>,
+    program_owner: &str,
+) -> Result<(), Broken> {
+    let role_may = match kind {
+        EntryKind::Budget => author.role == Role::FinanceBureau,
+        EntryKind::Allocation | EntryKind::Reversal => {
+            matches!(author.role, Role::FinanceBureau | Role::LocalOffice)
+        }
+        EntryKind::Disbursement => author.role == Role::LocalOffice,
+        EntryKind::Confirmation | EntryKind::Return => false,
+    };
+    if !role_may {
+        return Err(broken(
+            ErrorCode::KindNotAllowed,
+            "kind",
+            format!("an org with role {} may not write {} entries", author.role, kind),
+        ));
+    }
+    match kind {
+        EntryKind::Budget if author.code != program_owner => Err(broken(
+            ErrorCode::KindNotAllowed,
+            "kind",
+            format!("only the program's owner {program_owner} may budget it"),
+        )),
+        EntryKind::Budget if to.map(|t| t.code.as_str()) != Some(author.code.as_str()) => Err(broken(
+            ErrorCode::InvalidField,
+            "to",
+            "a budget is received by the bureau that writes it".to_string(),
+        )),
+        EntryKind::Allocation => match to {
+            None => Err(broken(ErrorCode::UnknownOrg, "to", "the receiving org is unknown".into())),
+            Some(t) if t.parent.as_deref() != Some(author.code.as_str()) => Err(broken(
+                ErrorCode::NotAChildOrg,
+                "to",
+                format!("{} is not directly below {}; money moves down the tree one level at a time", t.code, author.code),
+            )),
+            Some(_) => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts<'a>(seq: i64, kind: EntryKind, source: Option<i64>, to: Option<&'a str>, author: &'a str, amount: i64) -> Facts<'a> {
+        Facts { seq, kind, program: "P", period: Period::Month(2026, 11), source, to_org: to, author, amount_minor: amount, minor_units: 2 }
+    }
+
+    #[test]
+    fn draws_never_exceed_the_source_and_reversals_release() {
+        let mut s = FundsState::new();
+        s.apply(&facts(1, EntryKind::Budget, None, Some("PROV"), "PROV", 1000)).unwrap();
+        s.apply(&facts(2, EntryKind::Allocation, Some(1), Some("CITY"), "PROV", 600)).unwrap();
+        let e = s.apply(&facts(3, EntryKind::Allocation, Some(1), Some("CITY"), "PROV", 401)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Overdraw);
+        s.apply(&facts(3, EntryKind::Allocation, Some(1), Some("CITY"), "PROV", 400)).unwrap();
+        assert_eq!(s.get(1).unwrap().remaining_minor, 0);
+        // CITY cannot draw on PROV's budget; PROV cannot draw on CITY's allocation.
+        assert_eq!(s.apply(&facts(4, EntryKind::Allocation, Some(1), Some("X"), "CITY", 1)).unwrap_err().code, ErrorCode::WrongHolder);
+        assert_eq!(s.apply(&facts(4, EntryKind::Allocation, Some(2), Some("X"), "PROV", 1)).unwrap_err().code, ErrorCode::WrongHolder);
+        // Reverse #3 (by its author): its 400 goes back to #1.
+        assert_eq!(s.apply(&facts(4, EntryKind::Reversal, Some(3), None, "CITY", 400)).unwrap_err().code, ErrorCode::WrongHolder);
+        assert_eq!(s.apply(&facts(4, EntryKind::Reversal, Some(3), None, "PROV", 399)).unwrap_err().code, ErrorCode::AmountMismatch);
+        s.apply(&facts(4, EntryKind::Reversal, Some(3), None, "PROV", 400)).unwrap();
+        assert_eq!(s.get(1).unwrap().remaining_minor, 400);
+        assert_eq!(s.apply(&facts(5, EntryKind::Reversal, Some(3), None, "PROV", 400)).unwrap_err().code, ErrorCode::AlreadyReversed);
+        assert_eq!(s.apply(&facts(5, EntryKind::Allocation, Some(3), Some("Y"), "CITY", 1)).unwrap_err().code, ErrorCode::AlreadyReversed);
+        // #2 has nothing drawn yet; after a draw it cannot be reversed.
+        s.apply(&facts(5, EntryKind::Disbursement, Some(2), None, "CITY", 10)).unwrap();
+        assert_eq!(s.apply(&facts(6, EntryKind::Reversal, Some(2), None, "PROV", 600)).unwrap_err().code, ErrorCode::SourceAlreadyDrawn);
+        assert_eq!(s.apply(&facts(6, EntryKind::Disbursement, Some(5), None, "CITY", 1)).unwrap_err().code, ErrorCode::NotDrawable);
+        assert_eq!(s.apply(&facts(6, EntryKind::Disbursement, Some(99), None, "CITY", 1)).unwrap_err().code, ErrorCode::UnknownSource);
+        let changed: Vec<i64> = s.changed().map(|(seq, _)| seq).collect();
+        assert_eq!(changed, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn authority_follows_roles_and_the_tree() {
+        let prov = OrgFacts { code: "PROV".into(), role: Role::FinanceBureau, parent: None };
+        let city = OrgFacts { code: "CITY".into(), role: Role::FinanceBureau, parent: Some("PROV".into()) };
+        let town = OrgFacts { code: "TOWN".into(), role: Role::LocalOffice, parent: Some("CITY".into()) };
+        let audit = OrgFacts { code: "AUD".into(), role: Role::Inspector, parent: None };
+        assert!(check_authority(EntryKind::Budget, &prov, Some(&prov), "PROV").is_ok());
+        assert_eq!(check_authority(EntryKind::Budget, &city, Some(&city), "PROV").unwrap_err().code, ErrorCode::KindNotAllowed);
+        assert!(check_authority(EntryKind::Allocation, &prov, Some(&city), "PROV").is_ok());
+        assert_eq!(check_authority(EntryKind::Allocation, &prov, Some(&town), "PROV").unwrap_err().code, ErrorCode::NotAChildOrg);
+        assert_eq!(check_authority(EntryKind::Disbursement, &city, None, "PROV").unwrap_err().code, ErrorCode::KindNotAllowed);
+        assert!(check_authority(EntryKind::Disbursement, &town, None, "PROV").is_ok());
+        for kind in EntryKind::ALL {
+            assert!(check_authority(*kind, &audit, Some(&city), "PROV").is_err());
+        }
+    }
+}

@@ -1,0 +1,9 @@
+DROP TABLE ledger_funds;
+DROP TABLE ledger_entries;
+DROP TABLE personal_data_reads;
+DROP TABLE recipients;
+DROP TABLE programs;
+DROP TABLE submissions;
+DROP TABLE api_tokens;
+DROP TABLE org_keys;
+DROP TABLE orgs;

@@ -1,0 +1,204 @@
+//! Row structs: what one row of each table looks like to Rust. API types live in the backend
+//! and are converted from these; nothing here is serialized to JSON.
+
+use crate::schema::*;
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = orgs)]
+pub struct OrgRow {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub role: String,
+    pub parent_id: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = orgs, treat_none_as_default_value = false)]
+pub struct NewOrg<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    pub role: &'a str,
+    pub parent_id: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = org_keys)]
+pub struct OrgKeyRow {
+    pub id: i64,
+    pub org_id: i64,
+    pub key_id: String,
+    pub public_key: Vec<u8>,
+    pub valid_from: i64,
+    pub valid_until: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = org_keys, treat_none_as_default_value = false)]
+pub struct NewOrgKey<'a> {
+    pub org_id: i64,
+    pub key_id: &'a str,
+    pub public_key: &'a [u8],
+    pub valid_from: i64,
+    pub valid_until: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_tokens)]
+pub struct ApiTokenRow {
+    pub id: i64,
+    pub org_id: i64,
+    pub token_sha256: Vec<u8>,
+    pub label: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = api_tokens, treat_none_as_default_value = false)]
+pub struct NewApiToken<'a> {
+    pub org_id: i64,
+    pub token_sha256: &'a [u8],
+    pub label: &'a str,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = submissions)]
+pub struct SubmissionRow {
+    pub id: i64,
+    pub nonce: String,
+    pub org_id: i64,
+    pub key_id: String,
+    pub purpose: String,
+    pub payload_sha256: Vec<u8>,
+    pub signed_at: String,
+    pub signature: Vec<u8>,
+    pub recorded_at: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = submissions)]
+pub struct NewSubmission<'a> {
+    pub nonce: &'a str,
+    pub org_id: i64,
+    pub key_id: &'a str,
+    pub purpose: &'a str,
+    pub payload_sha256: &'a [u8],
+    pub signed_at: &'a str,
+    pub signature: &'a [u8],
+    pub recorded_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = programs)]
+pub struct ProgramRow {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub fiscal_year: i32,
+    pub currency: String,
+    pub minor_units: i32,
+    pub standard_amount_minor: i64,
+    pub period_granularity: String,
+    pub owner_org_id: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = programs)]
+pub struct NewProgram<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    pub fiscal_year: i32,
+    pub currency: &'a str,
+    pub minor_units: i32,
+    pub standard_amount_minor: i64,
+    pub period_granularity: &'a str,
+    pub owner_org_id: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = recipients)]
+pub struct RecipientRow {
+    pub id: i64,
+    pub pseudonym: String,
+    pub home_org_id: i64,
+    pub status: String,
+    pub status_date: Option<String>,
+    pub account_tag: String,
+    pub personal_data: Vec<u8>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = recipients, treat_none_as_default_value = false)]
+pub struct NewRecipient {
+    pub pseudonym: String,
+    pub home_org_id: i64,
+    pub status: String,
+    pub status_date: Option<String>,
+    pub account_tag: String,
+    pub personal_data: Vec<u8>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = personal_data_reads)]
+pub struct PersonalDataReadRow {
+    pub id: i64,
+    pub recipient_id: i64,
+    pub org_id: i64,
+    pub token_id: Option<i64>,
+    pub reason: String,
+    pub read_at: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = personal_data_reads, treat_none_as_default_value = false)]
+pub struct NewPersonalDataRead<'a> {
+    pub recipient_id: i64,
+    pub org_id: i64,
+    pub token_id: Option<i64>,
+    pub reason: &'a str,
+    pub read_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = ledger_entries, treat_none_as_default_value = false)]
+pub struct LedgerEntryRow {
+    pub seq: i64,
+    pub kind: String,
+    pub program_id: i64,
+    pub period: String,
+    pub source_seq: Option<i64>,
+    pub from_org_id: Option<i64>,
+    pub to_org_id: Option<i64>,
+    pub to_recipient: Option<String>,
+    pub amount_minor: i64,
+    pub reference: String,
+    pub memo: String,
+    pub author_org_id: i64,
+    pub submission_id: i64,
+    pub value_date: String,
+    pub recorded_at: i64,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = ledger_funds, treat_none_as_default_value = false)]
+pub struct LedgerFundsRow {
+    pub seq: i64,
+    pub remaining_minor: i64,
+    pub reversed_by: Option<i64>,
+}
