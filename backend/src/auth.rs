@@ -38,7 +38,9 @@ impl Actor {
         if self.role == Role::Admin || self.org_id == org_id {
             Ok(())
         } else {
-            Err(AppError::forbidden("only an admin or the org itself may do this"))
+            Err(AppError::forbidden(
+                "only an admin or the org itself may do this",
+            ))
         }
     }
 
@@ -50,7 +52,12 @@ impl Actor {
             .first(conn)
             .optional()?
             .ok_or_else(|| AppError::not_found(format!("org {code}")))?;
-        Ok(Actor { org_id: id, org_code: code, role: parse_role(&role)?, token_id: None })
+        Ok(Actor {
+            org_id: id,
+            org_code: code,
+            role: parse_role(&role)?,
+            token_id: None,
+        })
     }
 }
 
@@ -64,7 +71,13 @@ pub fn authenticate(conn: &mut DbConn, token: &str) -> AppResult<Actor> {
     let found: Option<(i64, Option<i64>, i64, String, String)> = api_tokens::table
         .inner_join(orgs::table)
         .filter(api_tokens::token_sha256.eq(&digest[..]))
-        .select((api_tokens::id, api_tokens::revoked_at, orgs::id, orgs::code, orgs::role))
+        .select((
+            api_tokens::id,
+            api_tokens::revoked_at,
+            orgs::id,
+            orgs::code,
+            orgs::role,
+        ))
         .first(conn)
         .optional()?;
     match found {
@@ -74,6 +87,8 @@ pub fn authenticate(conn: &mut DbConn, token: &str) -> AppResult<Actor> {
             role: parse_role(&role)?,
             token_id: Some(token_id),
         }),
-        _ => Err(AppError::unauthorized("the API token is unknown or revoked")),
+        _ => Err(AppError::unauthorized(
+            "the API token is unknown or revoked",
+        )),
     }
 }

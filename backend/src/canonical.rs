@@ -144,9 +144,17 @@ mod tests {
     #[test]
     fn refuses_floats_and_huge_integers_with_their_path() {
         let err = to_canonical_string(&json!({"x": [1, 2.5]})).unwrap_err();
-        assert_eq!(err, CanonicalError::NotAnInteger { path: "$.x[1]".into() });
+        assert_eq!(
+            err,
+            CanonicalError::NotAnInteger {
+                path: "$.x[1]".into()
+            }
+        );
         let err = to_canonical_string(&json!({"n": 9007199254740992u64})).unwrap_err();
-        assert_eq!(err, CanonicalError::IntegerOutOfRange { path: "$.n".into() });
+        assert_eq!(
+            err,
+            CanonicalError::IntegerOutOfRange { path: "$.n".into() }
+        );
         assert_eq!(
             to_canonical_string(&json!(-9007199254740991i64)).unwrap(),
             "-9007199254740991"

@@ -38,7 +38,11 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct Remote {
     /// Server base URL.
-    #[arg(long, env = "FUNDTRAIL_SERVER", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "FUNDTRAIL_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub server: String,
     /// API token of your org.
     #[arg(long, env = "FUNDTRAIL_TOKEN", hide_env_values = true)]
@@ -50,11 +54,16 @@ pub struct Remote {
 
 impl Remote {
     fn client(&self) -> AppResult<Client> {
-        let token = self.token.clone().ok_or_else(|| AppError::unauthorized("give --token or set FUNDTRAIL_TOKEN"))?;
+        let token = self
+            .token
+            .clone()
+            .ok_or_else(|| AppError::unauthorized("give --token or set FUNDTRAIL_TOKEN"))?;
         Ok(Client::new(&self.server, Some(token.trim().to_string())))
     }
     fn signing_key(&self) -> AppResult<SigningKey> {
-        let path = self.key.as_ref().ok_or_else(|| AppError::unauthorized("give --key or set FUNDTRAIL_KEY (your org's private key file)"))?;
+        let path = self.key.as_ref().ok_or_else(|| {
+            AppError::unauthorized("give --key or set FUNDTRAIL_KEY (your org's private key file)")
+        })?;
         SigningKey::load(path).map_err(AppError::unauthorized)
     }
 }
@@ -101,6 +110,18 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Export the whole ledger as JSON Lines (orgs, programs, keys, submissions, entries) for
+    /// independent verification (docs/verify_export.py).
+    Export {
+        /// Export from a running server instead of --db.
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long, env = "FUNDTRAIL_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Output file (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
     },
     /// Orgs (admin).
     #[command(subcommand)]
@@ -316,7 +337,9 @@ pub enum RecipientsCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(cli) {
@@ -344,7 +367,11 @@ fn today() -> String {
 /// A reference for an entry without one: kind letter, period, 12 random hex digits.
 fn generated_reference(kind: EntryKind, period: &str) -> String {
     let letter = kind.as_str()[..1].to_ascii_uppercase();
-    format!("{letter}{}-{}", period.replace('-', ""), hex::encode(crypto::random_bytes::<6>()))
+    format!(
+        "{letter}{}-{}",
+        period.replace('-', ""),
+        hex::encode(crypto::random_bytes::<6>())
+    )
 }
 
 fn program(client: &Client, code: &str) -> AppResult<ProgramView> {
@@ -363,49 +390,101 @@ fn print_json(v: &impl serde::Serialize) {
 
 fn send_entries(remote: &Remote, bodies: Vec<EntryBody>) -> AppResult<AppendOutcome> {
     let key = remote.signing_key()?;
-    remote.client()?.post_signed("/api/v1/entries", &key, json!({ "entries": bodies }))
+    remote
+        .client()?
+        .post_signed("/api/v1/entries", &key, json!({ "entries": bodies }))
 }
 
-fn single_entry(remote: &Remote, entry: &EntryArgs, kind: EntryKind, shape: impl FnOnce(EntryBody, &str) -> EntryBody) -> AppResult<ExitCode> {
+fn single_entry(
+    remote: &Remote,
+    entry: &EntryArgs,
+    kind: EntryKind,
+    shape: impl FnOnce(EntryBody, &str) -> EntryBody,
+) -> AppResult<ExitCode> {
     let client = remote.client()?;
     let key = remote.signing_key()?;
     let p = program(&client, &entry.program)?;
-    let reference = entry.reference.clone().unwrap_or_else(|| generated_reference(kind, &entry.period));
-    let body = EntryBody::new(kind, &p.code, &entry.period, &canonical_amount(&p, &entry.amount)?, &reference, &entry.value_date.clone().unwrap_or_else(today))
-        .memo(&entry.memo);
+    let reference = entry
+        .reference
+        .clone()
+        .unwrap_or_else(|| generated_reference(kind, &entry.period));
+    let body = EntryBody::new(
+        kind,
+        &p.code,
+        &entry.period,
+        &canonical_amount(&p, &entry.amount)?,
+        &reference,
+        &entry.value_date.clone().unwrap_or_else(today),
+    )
+    .memo(&entry.memo);
     let out = send_entries(remote, vec![shape(body, &key.org)])?;
-    println!("recorded entry #{} ({} {}), head {}", out.first_seq, kind, reference, out.head_hash);
+    println!(
+        "recorded entry #{} ({} {}), head {}",
+        out.first_seq, kind, reference, out.head_hash
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 fn progress(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
-    bar.set_style(ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})").expect("valid template").progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
     bar.set_message(what.to_string());
     bar
 }
 
-fn disburse(remote: &Remote, program_code: &str, period: &str, source: i64, roster: &PathBuf, value_date: Option<String>, batch_size: usize, from_line: u64) -> AppResult<ExitCode> {
+fn disburse(
+    remote: &Remote,
+    program_code: &str,
+    period: &str,
+    source: i64,
+    roster: &PathBuf,
+    value_date: Option<String>,
+    batch_size: usize,
+    from_line: u64,
+) -> AppResult<ExitCode> {
     if !(1..=BATCH_ENTRIES_MAX).contains(&batch_size) {
-        return Err(AppError::invalid("batch_size", format!("--batch-size must be 1-{BATCH_ENTRIES_MAX}")));
+        return Err(AppError::invalid(
+            "batch_size",
+            format!("--batch-size must be 1-{BATCH_ENTRIES_MAX}"),
+        ));
     }
     let client = remote.client()?;
     let key = remote.signing_key()?;
     let p = program(&client, program_code)?;
-    let file = std::fs::File::open(roster).map_err(|e| AppError::invalid("roster", format!("cannot open {}: {e}", roster.display())))?;
+    let file = std::fs::File::open(roster).map_err(|e| {
+        AppError::invalid("roster", format!("cannot open {}: {e}", roster.display()))
+    })?;
     let rows = read_roster(std::io::BufReader::new(file), p.minor_units).map_err(|errors| {
         let problems = errors
             .iter()
-            .map(|e| crate::error::Problem { error: ErrorCode::InvalidField, message: format!("{}: {e}", roster.display()), field: e.column.clone(), item: None })
+            .map(|e| crate::error::Problem {
+                error: ErrorCode::InvalidField,
+                message: format!("{}: {e}", roster.display()),
+                field: e.column.clone(),
+                item: None,
+            })
             .collect();
         AppError::batch(problems)
     })?;
     let rows: Vec<_> = rows.into_iter().filter(|r| r.line >= from_line).collect();
     // Resolve ID numbers to pseudonyms (the server alone holds the pseudonym key).
-    let ids: Vec<String> = rows.iter().filter_map(|r| match &r.recipient { RecipientRef::IdNumber(id) => Some(id.clone()), _ => None }).collect();
+    let ids: Vec<String> = rows
+        .iter()
+        .filter_map(|r| match &r.recipient {
+            RecipientRef::IdNumber(id) => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
     let mut pseudonyms = std::collections::HashMap::new();
     for chunk in ids.chunks(BATCH_ENTRIES_MAX) {
-        let resolved: Resolved = client.post_json("/api/v1/recipients/resolve", &json!({ "id_numbers": chunk }))?;
+        let resolved: Resolved = client.post_json(
+            "/api/v1/recipients/resolve",
+            &json!({ "id_numbers": chunk }),
+        )?;
         for (id, p) in chunk.iter().zip(resolved.pseudonyms) {
             pseudonyms.insert(id.clone(), p);
         }
@@ -415,18 +494,38 @@ fn disburse(remote: &Remote, program_code: &str, period: &str, source: i64, rost
     for r in &rows {
         let recipient = match &r.recipient {
             RecipientRef::Pseudonym(p) => p.clone(),
-            RecipientRef::IdNumber(id) => pseudonyms.get(id).cloned().flatten().ok_or_else(|| {
-                AppError::new(ErrorCode::UnknownRecipient, format!("{} line {}: this ID number is not a registered recipient of {}", roster.display(), r.line, key.org))
-            })?,
+            RecipientRef::IdNumber(id) => {
+                pseudonyms.get(id).cloned().flatten().ok_or_else(|| {
+                    AppError::new(
+                        ErrorCode::UnknownRecipient,
+                        format!(
+                            "{} line {}: this ID number is not a registered recipient of {}",
+                            roster.display(),
+                            r.line,
+                            key.org
+                        ),
+                    )
+                })?
+            }
         };
-        let reference = r.reference.clone().unwrap_or_else(|| generated_reference(EntryKind::Disbursement, period));
+        let reference = r
+            .reference
+            .clone()
+            .unwrap_or_else(|| generated_reference(EntryKind::Disbursement, period));
         bodies.push((
             r.line,
-            EntryBody::new(EntryKind::Disbursement, &p.code, period, &format_minor(r.amount_minor, p.minor_units), &reference, &value_date)
-                .from(&key.org)
-                .source(source)
-                .recipient(&recipient)
-                .memo(&r.memo),
+            EntryBody::new(
+                EntryKind::Disbursement,
+                &p.code,
+                period,
+                &format_minor(r.amount_minor, p.minor_units),
+                &reference,
+                &value_date,
+            )
+            .from(&key.org)
+            .source(source)
+            .recipient(&recipient)
+            .memo(&r.memo),
         ));
     }
     let bar = progress(bodies.len() as u64, "disbursing");
@@ -464,7 +563,10 @@ fn print_report(report: &VerifyReport, json_out: bool) -> ExitCode {
     } else if let Some(f) = &report.failure {
         println!("FAILED at entry #{}: {}", f.seq, f.reason);
     } else {
-        println!("ok: {} entries in {} signed batches verified; head #{} {}", report.entries_checked, report.batches_checked, report.head_seq, report.head_hash);
+        println!(
+            "ok: {} entries in {} signed batches verified; head #{} {}",
+            report.entries_checked, report.batches_checked, report.head_seq, report.head_hash
+        );
     }
     if report.ok() {
         ExitCode::SUCCESS
@@ -476,10 +578,62 @@ fn print_report(report: &VerifyReport, json_out: bool) -> ExitCode {
 /// Verifies a copy with a progress bar.
 pub fn verify_copy(copy: &mut dyn LedgerCopy) -> AppResult<VerifyReport> {
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("verifying {pos} entries ({per_sec})").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("verifying {pos} entries ({per_sec})")
+            .expect("valid template"),
+    );
     let report = verify::verify(copy, &mut |seq| bar.set_position(seq.max(0) as u64));
     bar.finish_and_clear();
     report
+}
+
+/// Writes `copy` as JSON Lines, one object per line tagged with `type`; returns the count.
+pub fn export(copy: &mut dyn LedgerCopy, out: &mut dyn std::io::Write) -> AppResult<u64> {
+    let mut n = 0u64;
+    let mut line = |v: Value| -> AppResult<()> {
+        n += 1;
+        writeln!(out, "{v}").map_err(|e| AppError::internal(format!("write failed: {e}")))
+    };
+    line(
+        json!({"type": "header", "format": "fundtrail-export/v1", "spec": "docs/ledger-format.md"}),
+    )?;
+    let r = copy.reference()?;
+    let mut orgs: Vec<_> = r.orgs.values().collect();
+    orgs.sort_by(|a, b| a.code.cmp(&b.code));
+    for o in orgs {
+        line(json!({"type": "org", "code": o.code, "role": o.role, "parent": o.parent}))?;
+    }
+    let mut programs: Vec<_> = r.programs.iter().collect();
+    programs.sort();
+    for (code, (owner, minor_units)) in programs {
+        line(json!({"type": "program", "code": code, "owner": owner, "minor_units": minor_units}))?;
+    }
+    let mut keys: Vec<_> = r.keys.values().collect();
+    keys.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+    for k in keys {
+        let mut v = serde_json::to_value(k).expect("serializable");
+        v["type"] = "key".into();
+        line(v)?;
+    }
+    let mut after = 0;
+    loop {
+        let page = copy.page(after)?;
+        for s in &page.submissions {
+            let mut v = serde_json::to_value(s).expect("serializable");
+            v["type"] = "submission".into();
+            line(v)?;
+        }
+        for e in &page.entries {
+            let mut v = serde_json::to_value(e).expect("serializable");
+            v["type"] = "entry".into();
+            line(v)?;
+            after = e.seq;
+        }
+        if page.next_cursor.is_none() {
+            break;
+        }
+    }
+    Ok(n)
 }
 
 /// Runs one parsed command.
@@ -493,13 +647,22 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
             let made = config::init(&cli.db)?;
             println!("initialized {}", cli.db.display());
             println!("operator signing key: {}", made.operator_key_path.display());
-            println!("operator admin token (also in {}):\n  {}", made.operator_token_path.display(), made.operator_token);
+            println!(
+                "operator admin token (also in {}):\n  {}",
+                made.operator_token_path.display(),
+                made.operator_token
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { bind, workers } => {
             let state = crate::server::state(&cli.db)?;
-            let listener = std::net::TcpListener::bind(&bind).map_err(|e| AppError::internal(format!("cannot listen on {bind}: {e}")))?;
-            let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+            let listener = std::net::TcpListener::bind(&bind)
+                .map_err(|e| AppError::internal(format!("cannot listen on {bind}: {e}")))?;
+            let workers = workers.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+            });
             println!("Fundtrail serving {} on http://{bind}", cli.db.display());
             println!("  API docs:   http://{bind}/docs/");
             println!("  health:     curl http://{bind}/api/v1/health");
@@ -511,30 +674,47 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
         Command::Demo { fixtures } => {
             let s = crate::demo::load(&cli.db, &fixtures)?;
             if s.loaded {
-                println!("demo loaded: {} orgs, {} recipients, {} ledger entries", s.orgs, s.recipients, s.entries);
+                println!(
+                    "demo loaded: {} orgs, {} recipients, {} ledger entries",
+                    s.orgs, s.recipients, s.entries
+                );
             } else {
                 println!("demo already loaded in {}", cli.db.display());
             }
-            println!("each demo org's token and key: {}/<ORG>/token, .../key", s.credentials_dir.display());
+            println!(
+                "each demo org's token and key: {}/<ORG>/token, .../key",
+                s.credentials_dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Keygen { org, out } => {
             if out.exists() {
-                return Err(AppError::new(ErrorCode::AlreadyExists, format!("{} exists; not overwriting a key", out.display())));
+                return Err(AppError::new(
+                    ErrorCode::AlreadyExists,
+                    format!("{} exists; not overwriting a key", out.display()),
+                ));
             }
             crate::service::check_code("org", &org)?;
             let key = SigningKey::generate(&org);
-            key.save(&out).map_err(|e| AppError::internal(format!("cannot write {}: {e}", out.display())))?;
+            key.save(&out)
+                .map_err(|e| AppError::internal(format!("cannot write {}: {e}", out.display())))?;
             println!("key_id:     {}", key.key_id);
             println!("public_key: {}", key.public_key_b64());
-            println!("private key written to {} (keep it on this machine)", out.display());
+            println!(
+                "private key written to {} (keep it on this machine)",
+                out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Openapi => {
             print!("{}", crate::api::openapi_json());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { server, token, json } => {
+        Command::Verify {
+            server,
+            token,
+            json,
+        } => {
             let report = match server {
                 Some(url) => verify_copy(&mut Client::new(&url, token))?,
                 None => {
@@ -544,7 +724,35 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
             };
             Ok(print_report(&report, json))
         }
-        Command::Org(OrgCommand::Create { remote, code, name, role, parent, public_key }) => {
+        Command::Export { server, token, out } => {
+            let mut sink: Box<dyn std::io::Write> = match &out {
+                Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(
+                    |e| AppError::internal(format!("cannot write {}: {e}", p.display())),
+                )?)),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let lines = match server {
+                Some(url) => export(&mut Client::new(&url, token), &mut sink)?,
+                None => {
+                    let mut conn = config::open_existing(&cli.db)?;
+                    export(&mut DbCopy::new(&mut conn), &mut sink)?
+                }
+            };
+            sink.flush()
+                .map_err(|e| AppError::internal(format!("write failed: {e}")))?;
+            if let Some(p) = out {
+                eprintln!("exported {lines} lines to {}", p.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Org(OrgCommand::Create {
+            remote,
+            code,
+            name,
+            role,
+            parent,
+            public_key,
+        }) => {
             let out: Value = remote.client()?.post_signed(
                 "/api/v1/orgs",
                 &remote.signing_key()?,
@@ -558,22 +766,50 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
             print_json(&out);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Key(KeyCommand::Add { remote, org, public_key }) => {
-            let out: Value = remote.client()?.post_signed(&format!("/api/v1/orgs/{org}/keys"), &remote.signing_key()?, json!({"public_key": public_key}))?;
+        Command::Key(KeyCommand::Add {
+            remote,
+            org,
+            public_key,
+        }) => {
+            let out: Value = remote.client()?.post_signed(
+                &format!("/api/v1/orgs/{org}/keys"),
+                &remote.signing_key()?,
+                json!({"public_key": public_key}),
+            )?;
             print_json(&out);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Key(KeyCommand::Retire { remote, org, key_id }) => {
-            let out: Value = remote.client()?.post_signed(&format!("/api/v1/orgs/{org}/keys/{key_id}/retire"), &remote.signing_key()?, json!({}))?;
+        Command::Key(KeyCommand::Retire {
+            remote,
+            org,
+            key_id,
+        }) => {
+            let out: Value = remote.client()?.post_signed(
+                &format!("/api/v1/orgs/{org}/keys/{key_id}/retire"),
+                &remote.signing_key()?,
+                json!({}),
+            )?;
             print_json(&out);
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(TokenCommand::Create { remote, org, label }) => {
-            let out: Value = remote.client()?.post_signed(&format!("/api/v1/orgs/{org}/tokens"), &remote.signing_key()?, json!({"label": label}))?;
+            let out: Value = remote.client()?.post_signed(
+                &format!("/api/v1/orgs/{org}/tokens"),
+                &remote.signing_key()?,
+                json!({"label": label}),
+            )?;
             print_json(&out);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Program(ProgramCommand::Create { remote, code, name, fiscal_year, standard_amount, period_granularity, currency }) => {
+        Command::Program(ProgramCommand::Create {
+            remote,
+            code,
+            name,
+            fiscal_year,
+            standard_amount,
+            period_granularity,
+            currency,
+        }) => {
             let out: Value = remote.client()?.post_signed(
                 "/api/v1/programs",
                 &remote.signing_key()?,
@@ -589,31 +825,79 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
             let key = remote.signing_key()?;
             let mut total = 0;
             for chunk in rows.chunks(crate::service::recipients::REGISTER_BATCH_MAX) {
-                let out: Registered = client.post_signed("/api/v1/recipients", &key, json!({ "recipients": chunk }))?;
+                let out: Registered = client.post_signed(
+                    "/api/v1/recipients",
+                    &key,
+                    json!({ "recipients": chunk }),
+                )?;
                 total += out.pseudonyms.len();
             }
             println!("registered {total} recipients from {}", csv.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Budget { remote, entry } => single_entry(&remote, &entry, EntryKind::Budget, |b, me| b.to(me)),
-        Command::Allocate { remote, entry, source, to } => single_entry(&remote, &entry, EntryKind::Allocation, |b, me| b.from(me).source(source).to(&to)),
-        Command::Disburse { remote, program, period, source, roster, value_date, batch_size, from_line } => {
-            disburse(&remote, &program, &period, source, &roster, value_date, batch_size, from_line)
+        Command::Budget { remote, entry } => {
+            single_entry(&remote, &entry, EntryKind::Budget, |b, me| b.to(me))
         }
-        Command::Reverse { remote, seq, memo, value_date } => {
+        Command::Allocate {
+            remote,
+            entry,
+            source,
+            to,
+        } => single_entry(&remote, &entry, EntryKind::Allocation, |b, me| {
+            b.from(me).source(source).to(&to)
+        }),
+        Command::Disburse {
+            remote,
+            program,
+            period,
+            source,
+            roster,
+            value_date,
+            batch_size,
+            from_line,
+        } => disburse(
+            &remote, &program, &period, source, &roster, value_date, batch_size, from_line,
+        ),
+        Command::Reverse {
+            remote,
+            seq,
+            memo,
+            value_date,
+        } => {
             let client = remote.client()?;
             let d: EntryDetail = client.get(&format!("/api/v1/entries/{seq}"), &[])?;
             let e = d.entry;
-            let body = EntryBody::new(EntryKind::Reversal, &e.program, &e.period, &e.amount, &format!("REV-{seq}"), &value_date.unwrap_or_else(today))
-                .source(seq)
-                .memo(&memo);
+            let body = EntryBody::new(
+                EntryKind::Reversal,
+                &e.program,
+                &e.period,
+                &e.amount,
+                &format!("REV-{seq}"),
+                &value_date.unwrap_or_else(today),
+            )
+            .source(seq)
+            .memo(&memo);
             let out = send_entries(&remote, vec![body])?;
             println!("entry #{seq} reversed by entry #{}", out.first_seq);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Entries { remote, program, period, kind, org, after, limit, json } => {
+        Command::Entries {
+            remote,
+            program,
+            period,
+            kind,
+            org,
+            after,
+            limit,
+            json,
+        } => {
             let mut q = vec![("limit", limit.to_string())];
-            for (k, v) in [("program", program), ("period", period), ("kind", kind), ("org", org)] {
+            for (k, v) in [
+                ("program", program),
+                ("period", period),
+                ("kind", kind),
+                ("org", org),
+            ] {
                 if let Some(v) = v {
                     q.push((k, v));
                 }
@@ -625,11 +909,27 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
             if json {
                 print_json(&page);
             } else {
-                println!("{:>8}  {:<12}  {:<8}  {:<14}  {:<26}  {:>14}  reference", "seq", "kind", "period", "from", "to", "amount");
+                println!(
+                    "{:>8}  {:<12}  {:<8}  {:<14}  {:<26}  {:>14}  reference",
+                    "seq", "kind", "period", "from", "to", "amount"
+                );
                 for e in &page.entries {
                     let to = e.to.clone().or(e.recipient.clone()).unwrap_or_default();
-                    let kind = if e.reversed_by.is_some() { format!("{}*", e.kind) } else { e.kind.to_string() };
-                    println!("{:>8}  {:<12}  {:<8}  {:<14}  {:<26}  {:>14}  {}", e.seq, kind, e.period, e.from.clone().unwrap_or_default(), to, e.amount, e.reference);
+                    let kind = if e.reversed_by.is_some() {
+                        format!("{}*", e.kind)
+                    } else {
+                        e.kind.to_string()
+                    };
+                    println!(
+                        "{:>8}  {:<12}  {:<8}  {:<14}  {:<26}  {:>14}  {}",
+                        e.seq,
+                        kind,
+                        e.period,
+                        e.from.clone().unwrap_or_default(),
+                        to,
+                        e.amount,
+                        e.reference
+                    );
                 }
                 if let Some(c) = page.next_cursor {
                     println!("(more: --after {c})");
@@ -637,7 +937,12 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Balance { remote, program, org, json } => {
+        Command::Balance {
+            remote,
+            program,
+            org,
+            json,
+        } => {
             let mut q = Vec::new();
             if let Some(p) = program {
                 q.push(("program", p));
@@ -649,9 +954,15 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
             if json {
                 print_json(&rows);
             } else {
-                println!("{:<14}  {:<12}  {:>16}  {:>16}  {:>16}  {:>16}", "org", "program", "received", "passed down", "disbursed", "held");
+                println!(
+                    "{:<14}  {:<12}  {:>16}  {:>16}  {:>16}  {:>16}",
+                    "org", "program", "received", "passed down", "disbursed", "held"
+                );
                 for b in rows {
-                    println!("{:<14}  {:<12}  {:>16}  {:>16}  {:>16}  {:>16}", b.org, b.program, b.received, b.passed_down, b.disbursed, b.held);
+                    println!(
+                        "{:<14}  {:<12}  {:>16}  {:>16}  {:>16}  {:>16}",
+                        b.org, b.program, b.received, b.passed_down, b.disbursed, b.held
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -661,17 +972,40 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
 
 /// Reads a recipients CSV (name, id_number, bank_account, bank_name?, status?, status_date?).
 fn read_recipients_csv(path: &PathBuf) -> AppResult<Vec<Value>> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| AppError::invalid("csv", format!("{}: {e}", path.display())))?;
-    let headers = reader.headers().map_err(|e| AppError::invalid("csv", format!("{}: {e}", path.display())))?.clone();
-    let col = |name: &str| headers.iter().position(|h| h.trim().trim_start_matches('\u{feff}') == name);
-    let (Some(name), Some(id), Some(account)) = (col("name"), col("id_number"), col("bank_account")) else {
-        return Err(AppError::invalid("csv", format!("{}: the header needs name, id_number and bank_account", path.display())));
+    let mut reader = csv::Reader::from_path(path)
+        .map_err(|e| AppError::invalid("csv", format!("{}: {e}", path.display())))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| AppError::invalid("csv", format!("{}: {e}", path.display())))?
+        .clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim().trim_start_matches('\u{feff}') == name)
+    };
+    let (Some(name), Some(id), Some(account)) =
+        (col("name"), col("id_number"), col("bank_account"))
+    else {
+        return Err(AppError::invalid(
+            "csv",
+            format!(
+                "{}: the header needs name, id_number and bank_account",
+                path.display()
+            ),
+        ));
     };
     let (bank, status, date) = (col("bank_name"), col("status"), col("status_date"));
     let mut out = Vec::new();
     for (i, rec) in reader.records().enumerate() {
-        let rec = rec.map_err(|e| AppError::invalid("csv", format!("{} line {}: {e}", path.display(), i + 2)))?;
-        let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        let rec = rec.map_err(|e| {
+            AppError::invalid("csv", format!("{} line {}: {e}", path.display(), i + 2))
+        })?;
+        let get = |c: Option<usize>| {
+            c.and_then(|c| rec.get(c))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
         out.push(json!({
             "name": get(Some(name)).unwrap_or_default(), "id_number": get(Some(id)).unwrap_or_default(),
             "bank_account": get(Some(account)).unwrap_or_default(), "bank_name": get(bank),

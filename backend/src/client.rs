@@ -4,8 +4,8 @@
 use crate::crypto::SigningKey;
 use crate::error::{AppError, AppResult, ErrorCode, Problem};
 use crate::ledger::read::{EntryFilter, EntryPage};
-use crate::ledger::verify::{KeyView, LedgerCopy, Reference};
 use crate::ledger::rules::OrgFacts;
+use crate::ledger::verify::{KeyView, LedgerCopy, Reference};
 use crate::service::orgs::OrgView;
 use crate::service::programs::ProgramView;
 use crate::signing::SignedRequest;
@@ -53,38 +53,70 @@ impl Client {
             .timeout_global(Some(std::time::Duration::from_secs(300)))
             .build()
             .into();
-        Client { base: base.trim_end_matches('/').to_string(), token, agent }
+        Client {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            agent,
+        }
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
-    fn read<T: DeserializeOwned>(&self, what: &str, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> AppResult<T> {
-        let mut resp = resp.map_err(|e| AppError::new(ErrorCode::Unavailable, format!("cannot reach {}: {e}", self.base)))?;
+    fn read<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> AppResult<T> {
+        let mut resp = resp.map_err(|e| {
+            AppError::new(
+                ErrorCode::Unavailable,
+                format!("cannot reach {}: {e}", self.base),
+            )
+        })?;
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
             .with_config()
             .limit(RESPONSE_BYTES_MAX)
             .read_to_string()
-            .map_err(|e| AppError::new(ErrorCode::Unavailable, format!("{what}: reading the response failed: {e}")))?;
+            .map_err(|e| {
+                AppError::new(
+                    ErrorCode::Unavailable,
+                    format!("{what}: reading the response failed: {e}"),
+                )
+            })?;
         if (200..300).contains(&status) {
-            return serde_json::from_str(&text).map_err(|e| AppError::internal(format!("{what}: unexpected response: {e}")));
+            return serde_json::from_str(&text)
+                .map_err(|e| AppError::internal(format!("{what}: unexpected response: {e}")));
         }
         match serde_json::from_str::<WireError>(&text) {
             Ok(w) => {
                 let mut problems: Vec<Problem> = w
                     .errors
                     .into_iter()
-                    .map(|p| Problem { error: code_of(&p.error), message: p.message, field: p.field, item: p.item })
+                    .map(|p| Problem {
+                        error: code_of(&p.error),
+                        message: p.message,
+                        field: p.field,
+                        item: p.item,
+                    })
                     .collect();
                 if problems.is_empty() {
-                    problems.push(Problem { error: code_of(&w.error), message: w.message, field: w.field, item: w.item });
+                    problems.push(Problem {
+                        error: code_of(&w.error),
+                        message: w.message,
+                        field: w.field,
+                        item: w.item,
+                    });
                 }
                 Err(AppError::batch(problems))
             }
-            Err(_) => Err(AppError::internal(format!("{what}: HTTP {status}: {}", text.chars().take(300).collect::<String>()))),
+            Err(_) => Err(AppError::internal(format!(
+                "{what}: HTTP {status}: {}",
+                text.chars().take(300).collect::<String>()
+            ))),
         }
     }
 
@@ -111,9 +143,15 @@ impl Client {
     }
 
     /// Signs `payload` for `POST path` with `key` and sends it.
-    pub fn post_signed<T: DeserializeOwned>(&self, path: &str, key: &SigningKey, payload: Value) -> AppResult<T> {
+    pub fn post_signed<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        key: &SigningKey,
+        payload: Value,
+    ) -> AppResult<T> {
         let purpose = format!("POST {path}");
-        let req = SignedRequest::sign(key, &purpose, payload).map_err(|e| AppError::invalid("payload", e.to_string()))?;
+        let req = SignedRequest::sign(key, &purpose, payload)
+            .map_err(|e| AppError::invalid("payload", e.to_string()))?;
         let body = serde_json::to_value(&req).expect("a signed request serializes");
         self.post_json(path, &body)
     }
@@ -126,7 +164,14 @@ impl LedgerCopy for Client {
         let keys: Vec<KeyView> = self.get("/api/v1/keys", &[])?;
         let mut r = Reference::default();
         for o in orgs {
-            r.orgs.insert(o.code.clone(), OrgFacts { code: o.code, role: o.role, parent: o.parent });
+            r.orgs.insert(
+                o.code.clone(),
+                OrgFacts {
+                    code: o.code,
+                    role: o.role,
+                    parent: o.parent,
+                },
+            );
         }
         for p in programs {
             r.programs.insert(p.code, (p.owner, p.minor_units));
@@ -138,7 +183,17 @@ impl LedgerCopy for Client {
     }
 
     fn page(&mut self, after: i64) -> AppResult<EntryPage> {
-        let f = EntryFilter { after: Some(after), limit: Some(crate::ledger::read::PAGE_ENTRIES_MAX), ..Default::default() };
-        self.get("/api/v1/entries", &[("after", f.after.unwrap_or(0).to_string()), ("limit", f.limit.unwrap_or(1000).to_string())])
+        let f = EntryFilter {
+            after: Some(after),
+            limit: Some(crate::ledger::read::PAGE_ENTRIES_MAX),
+            ..Default::default()
+        };
+        self.get(
+            "/api/v1/entries",
+            &[
+                ("after", f.after.unwrap_or(0).to_string()),
+                ("limit", f.limit.unwrap_or(1000).to_string()),
+            ],
+        )
     }
 }

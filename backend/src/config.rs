@@ -33,11 +33,15 @@ pub fn db_url(path: &Path) -> String {
 /// The master key: `FUNDTRAIL_MASTER_KEY` (64 hex digits) if set, else `<data dir>/master.key`.
 pub fn load_master_key(db_path: &Path) -> AppResult<MasterKey> {
     if let Ok(hex) = std::env::var("FUNDTRAIL_MASTER_KEY") {
-        return MasterKey::from_hex(&hex).map_err(|e| AppError::internal(format!("FUNDTRAIL_MASTER_KEY: {e}")));
+        return MasterKey::from_hex(&hex)
+            .map_err(|e| AppError::internal(format!("FUNDTRAIL_MASTER_KEY: {e}")));
     }
     let path = data_dir(db_path).join("master.key");
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        AppError::internal(format!("cannot read the master key {} ({e}); run `fundtrail init` or set FUNDTRAIL_MASTER_KEY", path.display()))
+        AppError::internal(format!(
+            "cannot read the master key {} ({e}); run `fundtrail init` or set FUNDTRAIL_MASTER_KEY",
+            path.display()
+        ))
     })?;
     MasterKey::from_hex(&text).map_err(|e| AppError::internal(format!("{}: {e}", path.display())))
 }
@@ -45,7 +49,10 @@ pub fn load_master_key(db_path: &Path) -> AppResult<MasterKey> {
 /// Opens an existing database (never creates one) and applies pending migrations.
 pub fn open_existing(db_path: &Path) -> AppResult<DbConn> {
     if !db_path.exists() {
-        return Err(AppError::not_found(format!("database {} (run `fundtrail init` first)", db_path.display())));
+        return Err(AppError::not_found(format!(
+            "database {} (run `fundtrail init` first)",
+            db_path.display()
+        )));
     }
     let mut conn = db::connect(&db_url(db_path))?;
     db::migrate(&mut conn)?;
@@ -67,7 +74,10 @@ pub fn is_initialized(db_path: &Path) -> AppResult<bool> {
     }
     let mut conn = db::connect(&db_url(db_path))?;
     db::migrate(&mut conn)?;
-    let n: i64 = orgs_table::table.filter(orgs_table::code.eq(OPERATOR_CODE)).count().get_result(&mut conn)?;
+    let n: i64 = orgs_table::table
+        .filter(orgs_table::code.eq(OPERATOR_CODE))
+        .count()
+        .get_result(&mut conn)?;
     Ok(n > 0)
 }
 
@@ -75,27 +85,43 @@ pub fn is_initialized(db_path: &Path) -> AppResult<bool> {
 /// its signing key, and a first admin token. Refuses to run twice.
 pub fn init(db_path: &Path) -> AppResult<Initialized> {
     if is_initialized(db_path)? {
-        return Err(AppError::new(crate::error::ErrorCode::AlreadyExists, format!("{} is already initialized", db_path.display())));
+        return Err(AppError::new(
+            crate::error::ErrorCode::AlreadyExists,
+            format!("{} is already initialized", db_path.display()),
+        ));
     }
     let dir = data_dir(db_path);
-    std::fs::create_dir_all(&dir).map_err(|e| AppError::internal(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| AppError::internal(format!("cannot create {}: {e}", dir.display())))?;
     fn io(what: &Path) -> impl Fn(std::io::Error) -> AppError + '_ {
         move |e| AppError::internal(format!("cannot write {}: {e}", what.display()))
     }
     let master_path = dir.join("master.key");
     if std::env::var("FUNDTRAIL_MASTER_KEY").is_err() && !master_path.exists() {
-        write_secret_file(&master_path, MasterKey::generate().to_hex().as_bytes()).map_err(io(&master_path))?;
+        write_secret_file(&master_path, MasterKey::generate().to_hex().as_bytes())
+            .map_err(io(&master_path))?;
     }
     load_master_key(db_path)?;
     let mut conn = db::connect(&db_url(db_path))?;
     db::migrate(&mut conn)?;
     let now = now_micros();
     let key = SigningKey::generate(OPERATOR_CODE);
-    let org_id = orgs::bootstrap_org(&mut conn, OPERATOR_CODE, "Fundtrail operator", Role::Admin, key.public_key(), now)?;
+    let org_id = orgs::bootstrap_org(
+        &mut conn,
+        OPERATOR_CODE,
+        "Fundtrail operator",
+        Role::Admin,
+        key.public_key(),
+        now,
+    )?;
     let key_path = dir.join("operator.key");
     key.save(&key_path).map_err(io(&key_path))?;
     let (_, token) = orgs::issue_token_local(&mut conn, org_id, "operator (created by init)", now)?;
     let token_path = dir.join("operator.token");
     write_secret_file(&token_path, format!("{token}\n").as_bytes()).map_err(io(&token_path))?;
-    Ok(Initialized { operator_key_path: key_path, operator_token_path: token_path, operator_token: token })
+    Ok(Initialized {
+        operator_key_path: key_path,
+        operator_token_path: token_path,
+        operator_token: token,
+    })
 }

@@ -117,8 +117,8 @@ impl SigningKey {
         let pkcs8 = B64
             .decode(file.pkcs8.trim())
             .map_err(|e| format!("{}: pkcs8 is not base64: {e}", path.display()))?;
-        let key = Self::from_pkcs8(&file.org, &pkcs8)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let key =
+            Self::from_pkcs8(&file.org, &pkcs8).map_err(|e| format!("{}: {e}", path.display()))?;
         if key.key_id != file.key_id {
             return Err(format!(
                 "{}: key_id {} does not match the key (it is {})",
@@ -205,7 +205,9 @@ impl MasterKey {
         let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"fundtrail/v1");
         let prk = salt.extract(&self.0);
         let info = [info];
-        let okm = prk.expand(&info, Len32).expect("32 bytes is a valid HKDF length");
+        let okm = prk
+            .expand(&info, Len32)
+            .expect("32 bytes is a valid HKDF length");
         let mut out = [0u8; 32];
         okm.fill(&mut out).expect("32 bytes is a valid HKDF length");
         out
@@ -215,8 +217,11 @@ impl MasterKey {
     pub fn personal_data_keys(&self) -> PersonalDataKeys {
         PersonalDataKeys {
             aead: aead::LessSafeKey::new(
-                aead::UnboundKey::new(&aead::CHACHA20_POLY1305, &self.derive(b"personal-data/aead"))
-                    .expect("32-byte ChaCha20 key"),
+                aead::UnboundKey::new(
+                    &aead::CHACHA20_POLY1305,
+                    &self.derive(b"personal-data/aead"),
+                )
+                .expect("32-byte ChaCha20 key"),
             ),
             pseudonym: hmac::Key::new(hmac::HMAC_SHA256, &self.derive(b"pseudonym/hmac")),
             account: hmac::Key::new(hmac::HMAC_SHA256, &self.derive(b"bank-account/hmac")),
@@ -312,13 +317,20 @@ mod tests {
 
     #[test]
     fn pseudonyms_depend_on_the_master_key() {
-        let a = MasterKey::from_hex(&"11".repeat(32)).unwrap().personal_data_keys();
-        let b = MasterKey::from_hex(&"22".repeat(32)).unwrap().personal_data_keys();
+        let a = MasterKey::from_hex(&"11".repeat(32))
+            .unwrap()
+            .personal_data_keys();
+        let b = MasterKey::from_hex(&"22".repeat(32))
+            .unwrap()
+            .personal_data_keys();
         let p = a.pseudonym("11010519491231002X");
         assert_eq!(p.len(), 25);
         assert_eq!(p, a.pseudonym("11010519491231002X"));
         assert_ne!(p, b.pseudonym("11010519491231002X"));
-        assert_eq!(a.account_tag("6217 0000-1234"), a.account_tag("621700001234"));
+        assert_eq!(
+            a.account_tag("6217 0000-1234"),
+            a.account_tag("621700001234")
+        );
     }
 
     #[test]
@@ -341,8 +353,12 @@ mod tests {
         let loaded = SigningKey::load(&path).unwrap();
         assert_eq!(loaded.key_id, key.key_id);
         assert_eq!(loaded.org, "TWN-01");
-        let text = std::fs::read_to_string(&path).unwrap().replace(&key.key_id, "ed25519:0000");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace(&key.key_id, "ed25519:0000");
         std::fs::write(&path, text).unwrap();
-        assert!(SigningKey::load(&path).unwrap_err().contains("does not match"));
+        assert!(SigningKey::load(&path)
+            .unwrap_err()
+            .contains("does not match"));
     }
 }

@@ -70,14 +70,18 @@ pub fn pool(url: &str, size_max: u32) -> AppResult<Pool> {
     r2d2::Pool::builder()
         .max_size(size_max)
         .connection_timeout(std::time::Duration::from_secs(30))
-        .build(Manager { url: url.to_string() })
+        .build(Manager {
+            url: url.to_string(),
+        })
         .map_err(|e| AppError::internal(format!("cannot open database {url}: {e}")))
 }
 
 /// Applies pending migrations.
 pub fn migrate(conn: &mut DbConn) -> AppResult<()> {
     let result = match conn {
-        DbConn::Sqlite(c) => c.run_pending_migrations(fundtrail_schema::SQLITE_MIGRATIONS).map(|_| ()),
+        DbConn::Sqlite(c) => c
+            .run_pending_migrations(fundtrail_schema::SQLITE_MIGRATIONS)
+            .map(|_| ()),
     };
     result.map_err(|e| AppError::internal(format!("migration failed: {e}")))
 }

@@ -39,31 +39,60 @@ pub struct DemoSummary {
 }
 
 /// Signs `payload` with `key` and runs `write` on it exactly as the HTTP handler would.
-fn submit<T>(conn: &mut DbConn, key: &SigningKey, purpose: &str, payload: Value, write: impl FnOnce(&mut DbConn, &Verified, Micros) -> AppResult<T>) -> AppResult<T> {
+fn submit<T>(
+    conn: &mut DbConn,
+    key: &SigningKey,
+    purpose: &str,
+    payload: Value,
+    write: impl FnOnce(&mut DbConn, &Verified, Micros) -> AppResult<T>,
+) -> AppResult<T> {
     let actor = Actor::for_org(conn, &key.org)?;
-    let request = SignedRequest::sign(key, purpose, payload).map_err(|e| AppError::internal(e.to_string()))?;
+    let request = SignedRequest::sign(key, purpose, payload)
+        .map_err(|e| AppError::internal(e.to_string()))?;
     let now = now_micros();
     let verified = signing::verify(conn, &actor, purpose, request, now)?;
     write(conn, &verified, now)
 }
 
 fn read_csv(path: &Path) -> AppResult<Vec<HashMap<String, String>>> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| AppError::internal(format!("{}: {e}", path.display())))?;
-    let headers = reader.headers().map_err(|e| AppError::internal(format!("{}: {e}", path.display())))?.clone();
+    let mut reader = csv::Reader::from_path(path)
+        .map_err(|e| AppError::internal(format!("{}: {e}", path.display())))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| AppError::internal(format!("{}: {e}", path.display())))?
+        .clone();
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| AppError::internal(format!("{}: {e}", path.display())))?;
-        rows.push(headers.iter().zip(record.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect());
+        rows.push(
+            headers
+                .iter()
+                .zip(record.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect(),
+        );
     }
     Ok(rows)
 }
 
 fn amount(text: &str) -> AppResult<String> {
-    parse_amount_lenient(text, 2).map(|m| format_minor(m, 2)).map_err(|e| AppError::internal(format!("demo amount {text}: {e}")))
+    parse_amount_lenient(text, 2)
+        .map(|m| format_minor(m, 2))
+        .map_err(|e| AppError::internal(format!("demo amount {text}: {e}")))
 }
 
-fn append_as(conn: &mut DbConn, key: &SigningKey, bodies: Vec<EntryBody>) -> AppResult<AppendOutcome> {
-    submit(conn, key, ENTRIES_PURPOSE, json!({ "entries": bodies }), append)
+fn append_as(
+    conn: &mut DbConn,
+    key: &SigningKey,
+    bodies: Vec<EntryBody>,
+) -> AppResult<AppendOutcome> {
+    submit(
+        conn,
+        key,
+        ENTRIES_PURPOSE,
+        json!({ "entries": bodies }),
+        append,
+    )
 }
 
 /// Loads the demo into `db_path` (initialising it if needed). Does nothing if already loaded.
@@ -74,12 +103,25 @@ pub fn load(db_path: &Path, fixtures: &Path) -> AppResult<DemoSummary> {
     let credentials_dir = data_dir(db_path).join("demo");
     let org_rows = read_csv(&fixtures.join("orgs.csv"))?;
     let mut conn = config::open_existing(db_path)?;
-    let first = org_rows.first().map(|r| r["code"].clone()).unwrap_or_default();
-    let present: i64 = orgs_table::table.filter(orgs_table::code.eq(&first)).count().get_result(&mut conn)?;
+    let first = org_rows
+        .first()
+        .map(|r| r["code"].clone())
+        .unwrap_or_default();
+    let present: i64 = orgs_table::table
+        .filter(orgs_table::code.eq(&first))
+        .count()
+        .get_result(&mut conn)?;
     if present > 0 {
-        return Ok(DemoSummary { loaded: false, orgs: org_rows.len(), recipients: 0, entries: 0, credentials_dir });
+        return Ok(DemoSummary {
+            loaded: false,
+            orgs: org_rows.len(),
+            recipients: 0,
+            entries: 0,
+            credentials_dir,
+        });
     }
-    let operator = SigningKey::load(&data_dir(db_path).join("operator.key")).map_err(AppError::internal)?;
+    let operator =
+        SigningKey::load(&data_dir(db_path).join("operator.key")).map_err(AppError::internal)?;
     let keys = config::load_master_key(db_path)?.personal_data_keys();
 
     // Orgs, each with its own key and token written next to the database.
@@ -89,36 +131,72 @@ pub fn load(db_path: &Path, fixtures: &Path) -> AppResult<DemoSummary> {
         let key = SigningKey::generate(&code);
         let parent = Some(row["parent"].clone()).filter(|p| !p.is_empty());
         let payload = json!({"code": code, "name": row["name"], "role": row["role"], "parent": parent, "public_key": key.public_key_b64()});
-        submit(&mut conn, &operator, "POST /api/v1/orgs", payload, orgs::create)?;
+        submit(
+            &mut conn,
+            &operator,
+            "POST /api/v1/orgs",
+            payload,
+            orgs::create,
+        )?;
         let path = format!("POST /api/v1/orgs/{code}/tokens");
-        let issued = submit(&mut conn, &operator, &path, json!({"label": "demo"}), |c, v, now| orgs::create_token(c, v, &code, now))?;
+        let issued = submit(
+            &mut conn,
+            &operator,
+            &path,
+            json!({"label": "demo"}),
+            |c, v, now| orgs::create_token(c, v, &code, now),
+        )?;
         let dir = credentials_dir.join(&code);
-        let io = |e: std::io::Error| AppError::internal(format!("cannot write {}: {e}", dir.display()));
+        let io =
+            |e: std::io::Error| AppError::internal(format!("cannot write {}: {e}", dir.display()));
         key.save(&dir.join("key")).map_err(io)?;
-        crate::crypto::write_secret_file(&dir.join("token"), format!("{}\n", issued.token).as_bytes()).map_err(io)?;
+        crate::crypto::write_secret_file(
+            &dir.join("token"),
+            format!("{}\n", issued.token).as_bytes(),
+        )
+        .map_err(io)?;
         org_keys.insert(code, key);
     }
-    let key_of = |code: &str| org_keys.get(code).ok_or_else(|| AppError::internal(format!("demo org {code} missing")));
+    let key_of = |code: &str| {
+        org_keys
+            .get(code)
+            .ok_or_else(|| AppError::internal(format!("demo org {code} missing")))
+    };
 
     let program = json!({
         "code": PROGRAM, "name": "城乡居民最低生活保障（城乡低保）", "fiscal_year": 2026, "currency": "CNY",
         "standard_amount": "780.00", "period_granularity": "month"
     });
-    submit(&mut conn, key_of("FIN-PROV")?, "POST /api/v1/programs", program, programs::create)?;
+    submit(
+        &mut conn,
+        key_of("FIN-PROV")?,
+        "POST /api/v1/programs",
+        program,
+        programs::create,
+    )?;
 
     // Recipients, registered by their township offices.
     let mut by_office: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let recipient_rows = read_csv(&fixtures.join("recipients.csv"))?;
     for r in &recipient_rows {
         let status_date = Some(r["status_date"].clone()).filter(|d| !d.is_empty());
-        by_office.entry(r["office"].clone()).or_default().push(json!({
-            "name": r["name"], "id_number": r["id_number"], "bank_account": r["bank_account"],
-            "bank_name": r["bank_name"], "status": r["status"], "status_date": status_date,
-        }));
+        by_office
+            .entry(r["office"].clone())
+            .or_default()
+            .push(json!({
+                "name": r["name"], "id_number": r["id_number"], "bank_account": r["bank_account"],
+                "bank_name": r["bank_name"], "status": r["status"], "status_date": status_date,
+            }));
     }
     for (office, list) in by_office {
         let k = key_of(&office)?;
-        submit(&mut conn, k, "POST /api/v1/recipients", json!({"recipients": list}), |c, v, now| recipients::register(c, &keys, v, now))?;
+        submit(
+            &mut conn,
+            k,
+            "POST /api/v1/recipients",
+            json!({"recipients": list}),
+            |c, v, now| recipients::register(c, &keys, v, now),
+        )?;
     }
 
     // The budget and the allocations down the tree; each org draws on what it received.
@@ -126,7 +204,11 @@ pub fn load(db_path: &Path, fixtures: &Path) -> AppResult<DemoSummary> {
     for a in read_csv(&fixtures.join("allocations.csv"))? {
         let (from, to) = (a["from"].as_str(), a["to"].as_str());
         let body = EntryBody::new(
-            if from.is_empty() { EntryKind::Budget } else { EntryKind::Allocation },
+            if from.is_empty() {
+                EntryKind::Budget
+            } else {
+                EntryKind::Allocation
+            },
             PROGRAM,
             &a["period"],
             &amount(&a["amount"])?,
@@ -138,7 +220,9 @@ pub fn load(db_path: &Path, fixtures: &Path) -> AppResult<DemoSummary> {
         let (author, body) = if from.is_empty() {
             (to, body)
         } else {
-            let source = *received.get(from).ok_or_else(|| AppError::internal(format!("{from} has received nothing")))?;
+            let source = *received
+                .get(from)
+                .ok_or_else(|| AppError::internal(format!("{from} has received nothing")))?;
             (from, body.from(from).source(source))
         };
         let out = append_as(&mut conn, key_of(author)?, vec![body])?;
@@ -149,19 +233,32 @@ pub fn load(db_path: &Path, fixtures: &Path) -> AppResult<DemoSummary> {
     let mut payroll: BTreeMap<String, Vec<EntryBody>> = BTreeMap::new();
     for p in read_csv(&fixtures.join("payroll-2026-11.csv"))? {
         let office = p["office"].clone();
-        let source = *received.get(&office).ok_or_else(|| AppError::internal(format!("{office} has no allocation")))?;
-        let id = crate::idcard::validate(&p["id_number"]).map_err(|e| AppError::internal(e.to_string()))?;
+        let source = *received
+            .get(&office)
+            .ok_or_else(|| AppError::internal(format!("{office} has no allocation")))?;
+        let id = crate::idcard::validate(&p["id_number"])
+            .map_err(|e| AppError::internal(e.to_string()))?;
         payroll.entry(office.clone()).or_default().push(
-            EntryBody::new(EntryKind::Disbursement, PROGRAM, PERIOD, &amount(&p["amount"])?, &p["reference"], PAY_DATE)
-                .from(&office)
-                .source(source)
-                .recipient(&keys.pseudonym(&id))
-                .memo(&p["memo"]),
+            EntryBody::new(
+                EntryKind::Disbursement,
+                PROGRAM,
+                PERIOD,
+                &amount(&p["amount"])?,
+                &p["reference"],
+                PAY_DATE,
+            )
+            .from(&office)
+            .source(source)
+            .recipient(&keys.pseudonym(&id))
+            .memo(&p["memo"]),
         );
     }
     let mut paid: HashMap<String, (i64, String)> = HashMap::new();
     for (office, bodies) in payroll {
-        let amounts: HashMap<String, String> = bodies.iter().map(|b| (b.reference.clone(), b.amount.clone())).collect();
+        let amounts: HashMap<String, String> = bodies
+            .iter()
+            .map(|b| (b.reference.clone(), b.amount.clone()))
+            .collect();
         for e in append_as(&mut conn, key_of(&office)?, bodies)?.entries {
             let a = amounts[&e.reference].clone();
             paid.insert(e.reference, (e.seq, a));
@@ -171,19 +268,43 @@ pub fn load(db_path: &Path, fixtures: &Path) -> AppResult<DemoSummary> {
     // Corrections: reverse the mistaken payment, pay the right amount.
     for c in read_csv(&fixtures.join("corrections.csv"))? {
         let office = c["office"].as_str();
-        let (seq, wrong_amount) = paid.get(&c["reverse_reference"]).cloned().ok_or_else(|| AppError::internal("correction of an unknown payment"))?;
-        let id = crate::idcard::validate(&c["id_number"]).map_err(|e| AppError::internal(e.to_string()))?;
-        let reversal = EntryBody::new(EntryKind::Reversal, PROGRAM, PERIOD, &wrong_amount, &format!("{}-REV", c["reverse_reference"]), CORRECTION_DATE)
-            .source(seq)
-            .memo("更正：金额录入错误");
+        let (seq, wrong_amount) = paid
+            .get(&c["reverse_reference"])
+            .cloned()
+            .ok_or_else(|| AppError::internal("correction of an unknown payment"))?;
+        let id = crate::idcard::validate(&c["id_number"])
+            .map_err(|e| AppError::internal(e.to_string()))?;
+        let reversal = EntryBody::new(
+            EntryKind::Reversal,
+            PROGRAM,
+            PERIOD,
+            &wrong_amount,
+            &format!("{}-REV", c["reverse_reference"]),
+            CORRECTION_DATE,
+        )
+        .source(seq)
+        .memo("更正：金额录入错误");
         append_as(&mut conn, key_of(office)?, vec![reversal])?;
-        let repay = EntryBody::new(EntryKind::Disbursement, PROGRAM, PERIOD, &amount(&c["amount"])?, &c["reference"], CORRECTION_DATE)
-            .from(office)
-            .source(received[office])
-            .recipient(&keys.pseudonym(&id))
-            .memo(&c["memo"]);
+        let repay = EntryBody::new(
+            EntryKind::Disbursement,
+            PROGRAM,
+            PERIOD,
+            &amount(&c["amount"])?,
+            &c["reference"],
+            CORRECTION_DATE,
+        )
+        .from(office)
+        .source(received[office])
+        .recipient(&keys.pseudonym(&id))
+        .memo(&c["memo"]);
         append_as(&mut conn, key_of(office)?, vec![repay])?;
     }
     let head = crate::ledger::read::head(&mut conn)?;
-    Ok(DemoSummary { loaded: true, orgs: org_rows.len(), recipients: recipient_rows.len(), entries: head.seq, credentials_dir })
+    Ok(DemoSummary {
+        loaded: true,
+        orgs: org_rows.len(),
+        recipients: recipient_rows.len(),
+        entries: head.seq,
+        credentials_dir,
+    })
 }

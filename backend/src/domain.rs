@@ -81,7 +81,10 @@ impl EntryKind {
     }
     /// Kinds a `reversal` may void.
     pub fn is_reversible(self) -> bool {
-        matches!(self, EntryKind::Budget | EntryKind::Allocation | EntryKind::Disbursement)
+        matches!(
+            self,
+            EntryKind::Budget | EntryKind::Allocation | EntryKind::Disbursement
+        )
     }
 }
 
@@ -167,7 +170,9 @@ impl std::str::FromStr for Period {
                 let year = year_of(y)?;
                 if let Some(q) = rest.strip_prefix('Q') {
                     match q {
-                        "1" | "2" | "3" | "4" => Ok(Period::Quarter(year, q.parse().map_err(|_| bad())?)),
+                        "1" | "2" | "3" | "4" => {
+                            Ok(Period::Quarter(year, q.parse().map_err(|_| bad())?))
+                        }
                         _ => Err(bad()),
                     }
                 } else if rest.len() == 2 && rest.bytes().all(|b| b.is_ascii_digit()) {
@@ -213,7 +218,9 @@ pub fn format_micros(micros: Micros) -> String {
 
 /// Parses RFC 3339 text to microseconds.
 pub fn parse_time(text: &str) -> Option<Micros> {
-    DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_micros())
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp_micros())
 }
 
 /// The latest business date an entry recorded at `recorded_at` may carry: its date in the
@@ -240,7 +247,16 @@ mod tests {
         for s in ["2026", "2026-Q1", "2026-Q4", "2026-01", "2026-12"] {
             assert_eq!(s.parse::<Period>().unwrap().to_string(), s);
         }
-        for bad in ["26", "2026-13", "2026-00", "2026-Q5", "2026-1", "2026-11-01", "", "1999"] {
+        for bad in [
+            "26",
+            "2026-13",
+            "2026-00",
+            "2026-Q5",
+            "2026-1",
+            "2026-11-01",
+            "",
+            "1999",
+        ] {
             assert!(bad.parse::<Period>().is_err(), "{bad} parsed");
         }
         let q4: Period = "2026-Q4".parse().unwrap();
@@ -249,14 +265,26 @@ mod tests {
         assert!(!q4.contains(&"2026".parse().unwrap()));
         assert!(!q4.contains(&"2025-Q4".parse().unwrap()));
         assert!("2026".parse::<Period>().unwrap().fits(Granularity::Month));
-        assert!(!"2026-11".parse::<Period>().unwrap().fits(Granularity::Quarter));
+        assert!(!"2026-11"
+            .parse::<Period>()
+            .unwrap()
+            .fits(Granularity::Quarter));
     }
 
     #[test]
     fn times_format_canonically() {
-        assert_eq!(format_micros(1_764_014_795_123_456), "2025-11-24T20:06:35.123456Z");
-        assert_eq!(parse_time("2025-11-24T20:06:35.123456Z"), Some(1_764_014_795_123_456));
-        assert_eq!(parse_time("2025-11-25T04:06:35.123456+08:00"), Some(1_764_014_795_123_456));
+        assert_eq!(
+            format_micros(1_764_014_795_123_456),
+            "2025-11-24T20:06:35.123456Z"
+        );
+        assert_eq!(
+            parse_time("2025-11-24T20:06:35.123456Z"),
+            Some(1_764_014_795_123_456)
+        );
+        assert_eq!(
+            parse_time("2025-11-25T04:06:35.123456+08:00"),
+            Some(1_764_014_795_123_456)
+        );
         assert_eq!(parse_date("2026-02-30"), None);
         assert_eq!(parse_date("2026-2-3"), None);
         assert!(parse_date("2026-02-03").is_some());

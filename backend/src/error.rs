@@ -4,92 +4,87 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// The stable error codes. Clients match on these; never rename one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    // 400: the request itself is malformed.
-    InvalidJson,
-    InvalidQuery,
-    InvalidPath,
-    // 401: who are you?
-    Unauthorized,
-    Unsigned,
-    BadSignature,
-    UnknownKey,
-    KeyNotValid,
-    StaleSignature,
-    // 403: you may not.
-    Forbidden,
-    SignerMismatch,
-    KindNotAllowed,
-    WrongHolder,
-    // 404
-    NotFound,
-    // 409: conflicts with what is already recorded.
-    ReplayedSubmission,
-    Overdraw,
-    AlreadyReversed,
-    SourceAlreadyDrawn,
-    DuplicateReference,
-    DuplicateRecipient,
-    AlreadyExists,
-    // 413
-    PayloadTooLarge,
-    // 422: well-formed but invalid.
-    InvalidField,
-    InvalidAmount,
-    AmountNotPositive,
-    AmountTooPrecise,
-    AmountTooLarge,
-    AmountNotCanonical,
-    AmountMismatch,
-    InvalidIdNumber,
-    InvalidPeriod,
-    InvalidValueDate,
-    InvalidReference,
-    EntryNotCanonical,
-    UnknownSource,
-    NotDrawable,
-    UnknownOrg,
-    UnknownProgram,
-    UnknownRecipient,
-    RecipientNotPayable,
-    RecipientNotInOffice,
-    NotAChildOrg,
-    ProgramMismatch,
-    BatchTooLarge,
-    EmptyBatch,
-    // 500/503: ours, never the client's.
-    Internal,
-    Unavailable,
+macro_rules! error_codes {
+    ($($variant:ident = $name:literal => $status:literal,)+) => {
+        /// The stable error codes. Clients match on these; never rename one.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+        pub enum ErrorCode {
+            $(#[serde(rename = $name)] $variant,)+
+        }
+
+        impl ErrorCode {
+            /// Every code.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
+
+            /// The snake_case name, as serialized.
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $name),+ }
+            }
+
+            /// The HTTP status for this code.
+            pub fn status(self) -> u16 {
+                match self { $(ErrorCode::$variant => $status),+ }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    /// The HTTP status for this code.
-    pub fn status(self) -> u16 {
-        use ErrorCode::*;
-        match self {
-            InvalidJson | InvalidQuery | InvalidPath => 400,
-            Unauthorized | Unsigned | BadSignature | UnknownKey | KeyNotValid | StaleSignature => 401,
-            Forbidden | SignerMismatch | KindNotAllowed | WrongHolder => 403,
-            NotFound => 404,
-            ReplayedSubmission | Overdraw | AlreadyReversed | SourceAlreadyDrawn
-            | DuplicateReference | DuplicateRecipient | AlreadyExists => 409,
-            PayloadTooLarge => 413,
-            Internal => 500,
-            Unavailable => 503,
-            _ => 422,
-        }
-    }
-
-    /// The snake_case name, as serialized.
-    pub fn as_str(self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
-    }
+error_codes! {
+    // 400: the request itself is malformed.
+    InvalidJson = "invalid_json" => 400,
+    InvalidQuery = "invalid_query" => 400,
+    InvalidPath = "invalid_path" => 400,
+    // 401: who are you?
+    Unauthorized = "unauthorized" => 401,
+    Unsigned = "unsigned" => 401,
+    BadSignature = "bad_signature" => 401,
+    UnknownKey = "unknown_key" => 401,
+    KeyNotValid = "key_not_valid" => 401,
+    StaleSignature = "stale_signature" => 401,
+    // 403: you may not.
+    Forbidden = "forbidden" => 403,
+    SignerMismatch = "signer_mismatch" => 403,
+    KindNotAllowed = "kind_not_allowed" => 403,
+    WrongHolder = "wrong_holder" => 403,
+    // 404
+    NotFound = "not_found" => 404,
+    // 409: conflicts with what is already recorded.
+    ReplayedSubmission = "replayed_submission" => 409,
+    Overdraw = "overdraw" => 409,
+    AlreadyReversed = "already_reversed" => 409,
+    SourceAlreadyDrawn = "source_already_drawn" => 409,
+    DuplicateReference = "duplicate_reference" => 409,
+    DuplicateRecipient = "duplicate_recipient" => 409,
+    AlreadyExists = "already_exists" => 409,
+    // 413
+    PayloadTooLarge = "payload_too_large" => 413,
+    // 422: well-formed but invalid.
+    InvalidField = "invalid_field" => 422,
+    InvalidAmount = "invalid_amount" => 422,
+    AmountNotPositive = "amount_not_positive" => 422,
+    AmountTooPrecise = "amount_too_precise" => 422,
+    AmountTooLarge = "amount_too_large" => 422,
+    AmountNotCanonical = "amount_not_canonical" => 422,
+    AmountMismatch = "amount_mismatch" => 422,
+    InvalidIdNumber = "invalid_id_number" => 422,
+    InvalidPeriod = "invalid_period" => 422,
+    InvalidValueDate = "invalid_value_date" => 422,
+    InvalidReference = "invalid_reference" => 422,
+    EntryNotCanonical = "entry_not_canonical" => 422,
+    UnknownSource = "unknown_source" => 422,
+    NotDrawable = "not_drawable" => 422,
+    UnknownOrg = "unknown_org" => 422,
+    UnknownProgram = "unknown_program" => 422,
+    UnknownRecipient = "unknown_recipient" => 422,
+    RecipientNotPayable = "recipient_not_payable" => 422,
+    RecipientNotInOffice = "recipient_not_in_office" => 422,
+    NotAChildOrg = "not_a_child_org" => 422,
+    ProgramMismatch = "program_mismatch" => 422,
+    BatchTooLarge = "batch_too_large" => 422,
+    EmptyBatch = "empty_batch" => 422,
+    // 500/503: ours, never the client's.
+    Internal = "internal" => 500,
+    Unavailable = "unavailable" => 503,
 }
 
 /// One thing wrong with a request, located as precisely as we can: the `item` of a batch
@@ -140,7 +135,12 @@ pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
     pub fn new(error: ErrorCode, message: impl Into<String>) -> AppError {
-        AppError::from(Problem { error, message: message.into(), field: None, item: None })
+        AppError::from(Problem {
+            error,
+            message: message.into(),
+            field: None,
+            item: None,
+        })
     }
 
     /// Attaches the field that caused the error.
@@ -155,10 +155,17 @@ impl AppError {
 
     /// A batch error listing every problem (at most [`PROBLEMS_LISTED_MAX`]).
     pub fn batch(mut problems: Vec<Problem>) -> AppError {
-        assert!(!problems.is_empty(), "a batch error needs at least one problem");
+        assert!(
+            !problems.is_empty(),
+            "a batch error needs at least one problem"
+        );
         let total = problems.len();
         problems.truncate(PROBLEMS_LISTED_MAX);
-        AppError { first: problems[0].clone(), problems, problems_total: total }
+        AppError {
+            first: problems[0].clone(),
+            problems,
+            problems_total: total,
+        }
     }
 
     pub fn code(&self) -> ErrorCode {
@@ -184,7 +191,11 @@ impl AppError {
 
 impl From<Problem> for AppError {
     fn from(p: Problem) -> AppError {
-        AppError { first: p.clone(), problems: vec![p], problems_total: 1 }
+        AppError {
+            first: p.clone(),
+            problems: vec![p],
+            problems_total: 1,
+        }
     }
 }
 
@@ -193,9 +204,10 @@ impl From<diesel::result::Error> for AppError {
         use diesel::result::{DatabaseErrorKind, Error};
         match &e {
             Error::NotFound => AppError::not_found("record"),
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                AppError::new(ErrorCode::AlreadyExists, format!("already exists: {}", info.message()))
-            }
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => AppError::new(
+                ErrorCode::AlreadyExists,
+                format!("already exists: {}", info.message()),
+            ),
             Error::DatabaseError(DatabaseErrorKind::Unknown, info)
                 if info.message().contains("locked") || info.message().contains("busy") =>
             {
@@ -212,7 +224,10 @@ impl From<diesel::result::Error> for AppError {
 impl From<r2d2::Error> for AppError {
     fn from(e: r2d2::Error) -> AppError {
         tracing::error!(error = %e, "connection pool error");
-        AppError::new(ErrorCode::Unavailable, "no database connection available; try again")
+        AppError::new(
+            ErrorCode::Unavailable,
+            "no database connection available; try again",
+        )
     }
 }
 
@@ -244,7 +259,11 @@ impl From<&AppError> for ErrorBody {
             message: e.first.message.clone(),
             field: e.first.field.clone(),
             item: e.first.item,
-            errors: if e.problems_total > 1 { e.problems.clone() } else { Vec::new() },
+            errors: if e.problems_total > 1 {
+                e.problems.clone()
+            } else {
+                Vec::new()
+            },
             errors_total: (e.problems_total > e.problems.len()).then_some(e.problems_total),
         }
     }
@@ -266,8 +285,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_code_serializes_as_its_name_and_round_trips() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_value(code).unwrap();
+            assert_eq!(json, serde_json::Value::String(code.as_str().into()));
+            assert_eq!(serde_json::from_value::<ErrorCode>(json).unwrap(), *code);
+            assert!(code
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_'));
+        }
+    }
+
+    #[test]
     fn codes_serialize_as_snake_case_with_their_status() {
-        assert_eq!(ErrorCode::ReplayedSubmission.as_str(), "replayed_submission");
+        assert_eq!(
+            ErrorCode::ReplayedSubmission.as_str(),
+            "replayed_submission"
+        );
         assert_eq!(ErrorCode::ReplayedSubmission.status(), 409);
         assert_eq!(ErrorCode::AmountTooPrecise.as_str(), "amount_too_precise");
         assert_eq!(ErrorCode::AmountTooPrecise.status(), 422);

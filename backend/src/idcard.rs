@@ -35,7 +35,9 @@ pub fn check_char(first17: &str) -> Result<char, IdNumberError> {
     }
     let mut sum = 0u32;
     for (i, c) in first17.chars().enumerate() {
-        let d = c.to_digit(10).ok_or(IdNumberError::NotADigit { position: i + 1 })?;
+        let d = c
+            .to_digit(10)
+            .ok_or(IdNumberError::NotADigit { position: i + 1 })?;
         sum += d * WEIGHTS[i];
     }
     Ok(CHECK_CHARS[(sum % 11) as usize])
@@ -74,18 +76,39 @@ mod tests {
     #[test]
     fn known_valid_numbers_pass() {
         // The standard's own example and a commonly published test number.
-        assert_eq!(validate("11010519491231002X").unwrap(), "11010519491231002X");
-        assert_eq!(validate(" 440524188001010014 ").unwrap(), "440524188001010014");
+        assert_eq!(
+            validate("11010519491231002X").unwrap(),
+            "11010519491231002X"
+        );
+        assert_eq!(
+            validate(" 440524188001010014 ").unwrap(),
+            "440524188001010014"
+        );
     }
 
     #[test]
     fn each_kind_of_error_is_named() {
         assert_eq!(validate("1234"), Err(IdNumberError::Length(4)));
-        assert_eq!(validate("11010519491231002A"), Err(IdNumberError::NotADigit { position: 18 }));
-        assert_eq!(validate("1101051949123100AX"), Err(IdNumberError::NotADigit { position: 17 }));
-        assert_eq!(validate("110105194913310021"), Err(IdNumberError::BirthDate("19491331".into())));
-        assert_eq!(validate("110105194912310021"), Err(IdNumberError::Checksum { expected: 'X' }));
-        assert_eq!(validate("010105194912310023").unwrap_err(), IdNumberError::Region);
+        assert_eq!(
+            validate("11010519491231002A"),
+            Err(IdNumberError::NotADigit { position: 18 })
+        );
+        assert_eq!(
+            validate("1101051949123100AX"),
+            Err(IdNumberError::NotADigit { position: 17 })
+        );
+        assert_eq!(
+            validate("110105194913310021"),
+            Err(IdNumberError::BirthDate("19491331".into()))
+        );
+        assert_eq!(
+            validate("110105194912310021"),
+            Err(IdNumberError::Checksum { expected: 'X' })
+        );
+        assert_eq!(
+            validate("010105194912310023").unwrap_err(),
+            IdNumberError::Region
+        );
     }
 
     #[test]

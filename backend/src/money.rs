@@ -29,7 +29,9 @@ pub enum AmountError {
     TooPrecise { minor_units: u32 },
     #[error("amount exceeds the maximum of {}", format_minor(AMOUNT_MINOR_MAX, *minor_units))]
     TooLarge { minor_units: u32 },
-    #[error("amount must be written as `{expected}` (exactly {minor_units} decimals, no leading zeros)")]
+    #[error(
+        "amount must be written as `{expected}` (exactly {minor_units} decimals, no leading zeros)"
+    )]
     NotCanonical { expected: String, minor_units: u32 },
 }
 
@@ -51,7 +53,10 @@ pub fn parse_amount(text: &str, minor_units: u32) -> Result<i64, AmountError> {
     let minor = parse_amount_lenient(text, minor_units)?;
     let expected = format_minor(minor, minor_units);
     if expected != text {
-        return Err(AmountError::NotCanonical { expected, minor_units });
+        return Err(AmountError::NotCanonical {
+            expected,
+            minor_units,
+        });
     }
     Ok(minor)
 }
@@ -72,8 +77,8 @@ pub fn parse_amount_lenient(text: &str, minor_units: u32) -> Result<i64, AmountE
     if !well_formed {
         return Err(AmountError::NotADecimal(text.to_string()));
     }
-    let value =
-        Decimal::from_str(trimmed).map_err(|_| AmountError::NotADecimal(text.to_string()))?;
+    // Well-formed digits that Decimal cannot hold (over 28 digits) are simply too large.
+    let value = Decimal::from_str(trimmed).map_err(|_| AmountError::TooLarge { minor_units })?;
     if value.is_zero() {
         return Err(AmountError::NotPositive);
     }
@@ -126,7 +131,10 @@ mod tests {
         assert_eq!(code(""), "invalid_amount");
         assert_eq!(code("NaN"), "invalid_amount");
         assert_eq!(code("10000000000000.01"), "amount_too_large");
-        assert_eq!(code("99999999999999999999999999999999.00"), "amount_too_large");
+        assert_eq!(
+            code("99999999999999999999999999999999.00"),
+            "amount_too_large"
+        );
     }
 
     #[test]
@@ -134,7 +142,10 @@ mod tests {
         assert_eq!(parse_amount_lenient(" 780 ", 2), Ok(78_000));
         assert_eq!(parse_amount_lenient("780.5", 2), Ok(78_050));
         assert_eq!(parse_amount_lenient("780.500", 2), Ok(78_050));
-        assert_eq!(parse_amount_lenient("780.501", 2).unwrap_err().code(), "amount_too_precise");
+        assert_eq!(
+            parse_amount_lenient("780.501", 2).unwrap_err().code(),
+            "amount_too_precise"
+        );
     }
 
     #[test]

@@ -54,20 +54,41 @@ fn column(headers: &csv::StringRecord, names: &[&str]) -> Option<usize> {
 }
 
 /// Reads and checks every row; returns all problems (up to 100), not just the first.
-pub fn read_roster(input: impl std::io::Read, minor_units: u32) -> Result<Vec<RosterRow>, Vec<RosterError>> {
+pub fn read_roster(
+    input: impl std::io::Read,
+    minor_units: u32,
+) -> Result<Vec<RosterRow>, Vec<RosterError>> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-    let err = |line: u64, column: Option<&str>, message: String| RosterError { line, column: column.map(str::to_string), message };
-    let headers = reader.headers().map_err(|e| vec![err(1, None, format!("cannot read the header: {e}"))])?.clone();
-    let id_col = column(&headers, &["id_number", "身份证号", "身份证号码", "证件号码"]);
+    let err = |line: u64, column: Option<&str>, message: String| RosterError {
+        line,
+        column: column.map(str::to_string),
+        message,
+    };
+    let headers = reader
+        .headers()
+        .map_err(|e| vec![err(1, None, format!("cannot read the header: {e}"))])?
+        .clone();
+    let id_col = column(
+        &headers,
+        &["id_number", "身份证号", "身份证号码", "证件号码"],
+    );
     let pseudo_col = column(&headers, &["recipient", "pseudonym"]);
     let amount_col = column(&headers, &["amount", "金额", "发放金额"]);
     let ref_col = column(&headers, &["reference", "附言", "支付参考号"]);
     let memo_col = column(&headers, &["memo", "备注"]);
     let Some(amount_col) = amount_col else {
-        return Err(vec![err(1, None, "the header needs an `amount` (金额) column".into())]);
+        return Err(vec![err(
+            1,
+            None,
+            "the header needs an `amount` (金额) column".into(),
+        )]);
     };
     if id_col.is_none() && pseudo_col.is_none() {
-        return Err(vec![err(1, None, "the header needs an `id_number` (身份证号) or `recipient` column".into())]);
+        return Err(vec![err(
+            1,
+            None,
+            "the header needs an `id_number` (身份证号) or `recipient` column".into(),
+        )]);
     }
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -87,14 +108,29 @@ pub fn read_roster(input: impl std::io::Read, minor_units: u32) -> Result<Vec<Ro
             continue;
         }
         if rows.len() >= ROSTER_ROWS_MAX {
-            errors.push(err(line, None, format!("a roster holds at most {ROSTER_ROWS_MAX} rows")));
+            errors.push(err(
+                line,
+                None,
+                format!("a roster holds at most {ROSTER_ROWS_MAX} rows"),
+            ));
             break;
         }
         if let Some(f) = record.iter().find(|f| f.len() > FIELD_BYTES_MAX) {
-            errors.push(err(line, None, format!("a cell is longer than {FIELD_BYTES_MAX} bytes ({}…)", f.chars().take(20).collect::<String>())));
+            errors.push(err(
+                line,
+                None,
+                format!(
+                    "a cell is longer than {FIELD_BYTES_MAX} bytes ({}…)",
+                    f.chars().take(20).collect::<String>()
+                ),
+            ));
             continue;
         }
-        let cell = |i: Option<usize>| i.and_then(|i| record.get(i)).map(str::trim).filter(|s| !s.is_empty());
+        let cell = |i: Option<usize>| {
+            i.and_then(|i| record.get(i))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        };
         let recipient = match (cell(id_col), cell(pseudo_col)) {
             (Some(id), _) => match idcard::validate(id) {
                 Ok(id) => RecipientRef::IdNumber(id),
@@ -105,11 +141,17 @@ pub fn read_roster(input: impl std::io::Read, minor_units: u32) -> Result<Vec<Ro
             },
             (None, Some(p)) => RecipientRef::Pseudonym(p.to_string()),
             (None, None) => {
-                errors.push(err(line, Some("id_number"), "no recipient on this row".into()));
+                errors.push(err(
+                    line,
+                    Some("id_number"),
+                    "no recipient on this row".into(),
+                ));
                 continue;
             }
         };
-        let amount_minor = match cell(Some(amount_col)).map(|a| parse_amount_lenient(&a.replace(',', ""), minor_units)) {
+        let amount_minor = match cell(Some(amount_col))
+            .map(|a| parse_amount_lenient(&a.replace(',', ""), minor_units))
+        {
             Some(Ok(a)) => a,
             Some(Err(e)) => {
                 errors.push(err(line, Some("amount"), e.to_string()));
@@ -146,9 +188,21 @@ mod tests {
     fn every_bad_row_is_named_by_line_and_column() {
         let csv = "id_number,amount\n11010519491231002X,780\n110105194912310021,780\n11010519491231002X,-5\n11010519491231002X,1.005\n";
         let errors = read_roster(csv.as_bytes(), 2).unwrap_err();
-        let found: Vec<(u64, Option<&str>)> = errors.iter().map(|e| (e.line, e.column.as_deref())).collect();
-        assert_eq!(found, vec![(3, Some("id_number")), (4, Some("amount")), (5, Some("amount"))]);
-        assert!(errors[0].to_string().starts_with("line 3, column id_number: "));
+        let found: Vec<(u64, Option<&str>)> = errors
+            .iter()
+            .map(|e| (e.line, e.column.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (3, Some("id_number")),
+                (4, Some("amount")),
+                (5, Some("amount"))
+            ]
+        );
+        assert!(errors[0]
+            .to_string()
+            .starts_with("line 3, column id_number: "));
     }
 
     #[test]
@@ -161,7 +215,20 @@ mod tests {
 
     #[test]
     fn thousands_separators_and_pseudonyms_are_read() {
-        let rows = read_roster("recipient,amount,memo\nRabc,\"1,280.50\",x\n\n".as_bytes(), 2).unwrap();
-        assert_eq!(rows, vec![RosterRow { line: 2, recipient: RecipientRef::Pseudonym("Rabc".into()), amount_minor: 128_050, reference: None, memo: "x".into() }]);
+        let rows = read_roster(
+            "recipient,amount,memo\nRabc,\"1,280.50\",x\n\n".as_bytes(),
+            2,
+        )
+        .unwrap();
+        assert_eq!(
+            rows,
+            vec![RosterRow {
+                line: 2,
+                recipient: RecipientRef::Pseudonym("Rabc".into()),
+                amount_minor: 128_050,
+                reference: None,
+                memo: "x".into()
+            }]
+        );
     }
 }

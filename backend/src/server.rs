@@ -27,7 +27,11 @@ pub fn state(db_path: &Path) -> AppResult<AppState> {
 }
 
 /// Builds the server on an already bound listener (tests bind port 0).
-pub fn build(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<actix_web::dev::Server> {
+pub fn build(
+    state: AppState,
+    listener: TcpListener,
+    workers: usize,
+) -> std::io::Result<actix_web::dev::Server> {
     let data = web::Data::new(state);
     Ok(HttpServer::new(move || {
         App::new()

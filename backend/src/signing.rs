@@ -81,7 +81,11 @@ pub fn payload_digest(payload: &Value) -> Result<[u8; 32], CanonicalError> {
 
 impl SignedRequest {
     /// Signs `payload` for `purpose` with `key`, now, with a fresh nonce.
-    pub fn sign(key: &SigningKey, purpose: &str, payload: Value) -> Result<SignedRequest, CanonicalError> {
+    pub fn sign(
+        key: &SigningKey,
+        purpose: &str,
+        payload: Value,
+    ) -> Result<SignedRequest, CanonicalError> {
         let signed_at = format_micros(crate::domain::now_micros());
         Self::sign_with(key, purpose, payload, &crypto::new_nonce(), &signed_at)
     }
@@ -132,21 +136,39 @@ impl Verified {
 
 /// Checks that `request` was signed for `purpose` by a currently valid key of the actor's
 /// own org. Does not write; [`record`] stores the nonce in the write's transaction.
-pub fn verify(conn: &mut DbConn, actor: &Actor, purpose: &str, request: SignedRequest, now: Micros) -> AppResult<Verified> {
+pub fn verify(
+    conn: &mut DbConn,
+    actor: &Actor,
+    purpose: &str,
+    request: SignedRequest,
+    now: Micros,
+) -> AppResult<Verified> {
     if request.org != actor.org_code {
         return Err(AppError::new(
             ErrorCode::SignerMismatch,
-            format!("signed for org {} but the token belongs to {}", request.org, actor.org_code),
+            format!(
+                "signed for org {} but the token belongs to {}",
+                request.org, actor.org_code
+            ),
         )
         .field("org"));
     }
     let nonce_ok = (NONCE_BYTES_MIN..=NONCE_BYTES_MAX).contains(&request.nonce.len())
-        && request.nonce.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && request
+            .nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !nonce_ok {
-        return Err(AppError::invalid("nonce", "nonce must be 16-64 characters of A-Za-z0-9-_"));
+        return Err(AppError::invalid(
+            "nonce",
+            "nonce must be 16-64 characters of A-Za-z0-9-_",
+        ));
     }
     let signed_at = parse_time(&request.signed_at).ok_or_else(|| {
-        AppError::invalid("signed_at", "signed_at must be an RFC 3339 time such as 2026-11-24T08:00:00Z")
+        AppError::invalid(
+            "signed_at",
+            "signed_at must be an RFC 3339 time such as 2026-11-24T08:00:00Z",
+        )
     })?;
     if (signed_at - now).abs() > SIGNED_AT_SKEW_MAX_MICROS {
         return Err(AppError::new(
@@ -169,7 +191,10 @@ pub fn verify(conn: &mut DbConn, actor: &Actor, purpose: &str, request: SignedRe
         _ => {
             return Err(AppError::new(
                 ErrorCode::UnknownKey,
-                format!("key {} is not registered for org {}", request.key_id, actor.org_code),
+                format!(
+                    "key {} is not registered for org {}",
+                    request.key_id, actor.org_code
+                ),
             )
             .field("key_id"))
         }
@@ -177,7 +202,10 @@ pub fn verify(conn: &mut DbConn, actor: &Actor, purpose: &str, request: SignedRe
     if now < key.valid_from || key.valid_until.is_some_and(|until| now >= until) {
         return Err(AppError::new(
             ErrorCode::KeyNotValid,
-            format!("key {} is not valid now (retired or not yet valid)", request.key_id),
+            format!(
+                "key {} is not valid now (retired or not yet valid)",
+                request.key_id
+            ),
         )
         .field("key_id"));
     }
@@ -187,14 +215,27 @@ pub fn verify(conn: &mut DbConn, actor: &Actor, purpose: &str, request: SignedRe
         .ok()
         .filter(|s| s.len() == 64)
         .ok_or_else(|| {
-            AppError::new(ErrorCode::BadSignature, "signature must be 64 bytes in standard base64")
-                .field("signature")
+            AppError::new(
+                ErrorCode::BadSignature,
+                "signature must be 64 bytes in standard base64",
+            )
+            .field("signature")
         })?;
-    let message = signing_message(purpose, &request.org, &request.key_id, &request.nonce, &request.signed_at, &digest);
+    let message = signing_message(
+        purpose,
+        &request.org,
+        &request.key_id,
+        &request.nonce,
+        &request.signed_at,
+        &digest,
+    );
     if !crypto::verify_signature(&key.public_key, &message, &signature) {
         return Err(AppError::new(
             ErrorCode::BadSignature,
-            format!("the signature does not verify for {purpose} with key {}", request.key_id),
+            format!(
+                "the signature does not verify for {purpose} with key {}",
+                request.key_id
+            ),
         )
         .field("signature"));
     }
@@ -220,7 +261,9 @@ pub fn verify(conn: &mut DbConn, actor: &Actor, purpose: &str, request: SignedRe
 fn replayed(nonce: &str) -> AppError {
     AppError::new(
         ErrorCode::ReplayedSubmission,
-        format!("a submission with nonce {nonce} was already accepted; sign again with a fresh nonce"),
+        format!(
+            "a submission with nonce {nonce} was already accepted; sign again with a fresh nonce"
+        ),
     )
     .field("nonce")
 }
@@ -244,9 +287,10 @@ pub fn record(conn: &mut DbConn, verified: &Verified, recorded_at: Micros) -> Ap
         .get_result(conn)
     {
         Ok(id) => Ok(id),
-        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-            Err(replayed(&verified.nonce))
-        }
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Err(replayed(&verified.nonce)),
         Err(e) => Err(e.into()),
     }
 }

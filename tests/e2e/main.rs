@@ -1,1 +1,11 @@
-fn main(){}
+//! End-to-end tests: a real server per test, driven over HTTP like a user's session.
+
+mod auth;
+mod cli;
+mod concurrency;
+mod demo;
+mod format;
+mod ledger;
+mod openapi;
+mod registry;
+mod tamper;

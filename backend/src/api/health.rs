@@ -20,7 +20,11 @@ pub struct Health {
 #[get("/health")]
 pub async fn health(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     let head = state.run(|conn, _| ledger_head(conn)).await?;
-    Ok(HttpResponse::Ok().json(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into(), ledger: head }))
+    Ok(HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ledger: head,
+    }))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

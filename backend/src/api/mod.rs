@@ -58,16 +58,26 @@ impl FromRequest for Auth {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req.headers().get("authorization").and_then(|h| h.to_str().ok()).map(str::to_string);
+        let header = req
+            .headers()
+            .get("authorization")
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string);
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal("state missing"))?;
             let token = header
                 .as_deref()
-                .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+                .and_then(|h| {
+                    h.strip_prefix("Bearer ")
+                        .or_else(|| h.strip_prefix("bearer "))
+                })
                 .map(|t| t.trim().to_string())
                 .filter(|t| !t.is_empty() && t.len() <= 200)
                 .ok_or_else(|| AppError::unauthorized("send `Authorization: Bearer <token>`"))?;
-            state.run(move |conn, _| authenticate(conn, &token)).await.map(Auth)
+            state
+                .run(move |conn, _| authenticate(conn, &token))
+                .await
+                .map(Auth)
         })
     }
 }
@@ -80,14 +90,25 @@ pub fn signed(body: serde_json::Value) -> AppResult<SignedRequest> {
             "this endpoint takes a signed request {payload, org, key_id, nonce, signed_at, signature}; see docs/ledger-format.md",
         ));
     }
-    serde_json::from_value(body).map_err(|e| AppError::new(ErrorCode::InvalidJson, format!("signed request: {e}")))
+    serde_json::from_value(body)
+        .map_err(|e| AppError::new(ErrorCode::InvalidJson, format!("signed request: {e}")))
 }
 
-struct BearerAuth;
-impl Modify for BearerAuth {
+/// Adds the bearer scheme, and the `/api/v1` prefix that handlers get from their scope (the
+/// path macros only see the part after it).
+struct Finish;
+impl Modify for Finish {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        let paths = std::mem::take(&mut openapi.paths.paths);
+        openapi.paths.paths = paths
+            .into_iter()
+            .map(|(path, item)| (format!("/api/v1{path}"), item))
+            .collect();
     }
 }
 
@@ -110,7 +131,7 @@ impl Modify for BearerAuth {
         entries::list_entries, entries::append_entries, entries::get_entry, entries::head, entries::balances,
     ),
     components(schemas(ErrorBody, ErrorCode, SignedRequest)),
-    modifiers(&BearerAuth),
+    modifiers(&Finish),
     tags(
         (name = "health"), (name = "orgs", description = "Orgs, their signing keys and API tokens"),
         (name = "programs"), (name = "recipients", description = "The registry; personal data only with a logged reason"),
@@ -121,7 +142,9 @@ pub struct ApiDoc;
 
 /// The OpenAPI document as pretty JSON (what `openapi/openapi.json` holds).
 pub fn openapi_json() -> String {
-    let mut text = ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serializes");
+    let mut text = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
     text.push('\n');
     text
 }
@@ -129,39 +152,64 @@ pub fn openapi_json() -> String {
 fn json_error(err: actix_web::error::JsonPayloadError) -> actix_web::Error {
     use actix_web::error::JsonPayloadError as E;
     let e = match &err {
-        E::Overflow { .. } | E::OverflowKnownLength { .. } => {
-            AppError::new(ErrorCode::PayloadTooLarge, format!("request bodies are limited to {REQUEST_BYTES_MAX} bytes"))
-        }
-        E::ContentType => AppError::new(ErrorCode::InvalidJson, "send Content-Type: application/json"),
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => AppError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request bodies are limited to {REQUEST_BYTES_MAX} bytes"),
+        ),
+        E::ContentType => AppError::new(
+            ErrorCode::InvalidJson,
+            "send Content-Type: application/json",
+        ),
         E::Deserialize(d) => AppError::new(ErrorCode::InvalidJson, format!("malformed JSON: {d}")),
-        other => AppError::new(ErrorCode::InvalidJson, format!("cannot read the body: {other}")),
+        other => AppError::new(
+            ErrorCode::InvalidJson,
+            format!("cannot read the body: {other}"),
+        ),
     };
     e.into()
 }
 
 /// Registers every route, extractor configuration and the docs.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().limit(REQUEST_BYTES_MAX).error_handler(|e, _| json_error(e)))
-        .app_data(web::QueryConfig::default().error_handler(|e, _| {
-            AppError::new(ErrorCode::InvalidQuery, format!("query string: {e}")).into()
-        }))
-        .app_data(web::PathConfig::default().error_handler(|e, _| {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(REQUEST_BYTES_MAX)
+            .error_handler(|e, _| json_error(e)),
+    )
+    .app_data(web::QueryConfig::default().error_handler(|e, _| {
+        AppError::new(ErrorCode::InvalidQuery, format!("query string: {e}")).into()
+    }))
+    .app_data(
+        web::PathConfig::default().error_handler(|e, _| {
             AppError::new(ErrorCode::InvalidPath, format!("path: {e}")).into()
-        }))
-        // Before the /api/v1 scope, which would otherwise answer /api/v1/openapi.json with 404.
-        .service(
-            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()),
-        )
-        .service(
-            web::scope("/api/v1")
-                .configure(health::routes)
-                .configure(orgs::routes)
-                .configure(programs::routes)
-                .configure(recipients::routes)
-                .configure(entries::routes),
-        )
-        .route("/", web::get().to(|| async { HttpResponse::Found().insert_header(("location", "/docs/")).finish() }))
-        .default_service(web::to(|req: HttpRequest| async move {
-            Err::<HttpResponse, _>(AppError::not_found(format!("route {} {}", req.method(), req.path())))
-        }));
+        }),
+    )
+    // Before the /api/v1 scope, which would otherwise answer /api/v1/openapi.json with 404.
+    .service(
+        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+            .url("/api/v1/openapi.json", ApiDoc::openapi()),
+    )
+    .service(
+        web::scope("/api/v1")
+            .configure(health::routes)
+            .configure(orgs::routes)
+            .configure(programs::routes)
+            .configure(recipients::routes)
+            .configure(entries::routes),
+    )
+    .route(
+        "/",
+        web::get().to(|| async {
+            HttpResponse::Found()
+                .insert_header(("location", "/docs/"))
+                .finish()
+        }),
+    )
+    .default_service(web::to(|req: HttpRequest| async move {
+        Err::<HttpResponse, _>(AppError::not_found(format!(
+            "route {} {}",
+            req.method(),
+            req.path()
+        )))
+    }));
 }

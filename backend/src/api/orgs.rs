@@ -4,7 +4,10 @@ use super::{signed, AppState, Auth};
 use crate::domain::now_micros;
 use crate::error::{AppResult, ErrorBody};
 use crate::ledger::verify::KeyView;
-use crate::service::orgs::{self, IssuedToken, NewKeyRequest, NewOrgRequest, NewTokenRequest, OrgView, RetireKeyRequest, TokenView};
+use crate::service::orgs::{
+    self, IssuedToken, NewKeyRequest, NewOrgRequest, NewTokenRequest, OrgView, RetireKeyRequest,
+    TokenView,
+};
 use crate::signing::{self, SignedRequest};
 use actix_web::{get, post, web, HttpResponse};
 
@@ -19,7 +22,11 @@ pub async fn list_orgs(state: web::Data<AppState>, _auth: Auth) -> AppResult<Htt
 #[utoipa::path(tag = "orgs", security(("bearer" = [])), request_body(content = SignedRequest, description = "payload: NewOrgRequest"),
     responses((status = 201, body = OrgView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/orgs")]
-pub async fn create_org(state: web::Data<AppState>, auth: Auth, body: web::Json<serde_json::Value>) -> AppResult<HttpResponse> {
+pub async fn create_org(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<serde_json::Value>,
+) -> AppResult<HttpResponse> {
     let req = signed(body.into_inner())?;
     let view = state
         .run(move |c, _| {
@@ -34,7 +41,11 @@ pub async fn create_org(state: web::Data<AppState>, auth: Auth, body: web::Json<
 /// One org. Any role.
 #[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("code" = String, Path)), responses((status = 200, body = OrgView), (status = 404, body = ErrorBody)))]
 #[get("/orgs/{code}")]
-pub async fn get_org(state: web::Data<AppState>, _auth: Auth, code: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn get_org(
+    state: web::Data<AppState>,
+    _auth: Auth,
+    code: web::Path<String>,
+) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.run(move |c, _| orgs::get(c, &code)).await?))
 }
 
@@ -48,7 +59,11 @@ pub async fn list_all_keys(state: web::Data<AppState>, _auth: Auth) -> AppResult
 /// An org's public keys. Any role.
 #[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("code" = String, Path)), responses((status = 200, body = [KeyView]), (status = 404, body = ErrorBody)))]
 #[get("/orgs/{code}/keys")]
-pub async fn list_keys(state: web::Data<AppState>, _auth: Auth, code: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn list_keys(
+    state: web::Data<AppState>,
+    _auth: Auth,
+    code: web::Path<String>,
+) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.run(move |c, _| orgs::keys(c, Some(&code))).await?))
 }
 
@@ -57,13 +72,24 @@ pub async fn list_keys(state: web::Data<AppState>, _auth: Auth, code: web::Path<
 #[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("code" = String, Path)), request_body(content = SignedRequest, description = "payload: NewKeyRequest"),
     responses((status = 201, body = KeyView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/orgs/{code}/keys")]
-pub async fn add_key(state: web::Data<AppState>, auth: Auth, code: web::Path<String>, body: web::Json<serde_json::Value>) -> AppResult<HttpResponse> {
+pub async fn add_key(
+    state: web::Data<AppState>,
+    auth: Auth,
+    code: web::Path<String>,
+    body: web::Json<serde_json::Value>,
+) -> AppResult<HttpResponse> {
     let req = signed(body.into_inner())?;
     let code = code.into_inner();
     let view = state
         .run(move |c, _| {
             let now = now_micros();
-            let v = signing::verify(c, &auth.0, &format!("POST /api/v1/orgs/{code}/keys"), req, now)?;
+            let v = signing::verify(
+                c,
+                &auth.0,
+                &format!("POST /api/v1/orgs/{code}/keys"),
+                req,
+                now,
+            )?;
             orgs::add_key(c, &v, &code, now)
         })
         .await?;
@@ -75,13 +101,24 @@ pub async fn add_key(state: web::Data<AppState>, auth: Auth, code: web::Path<Str
 #[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("code" = String, Path), ("key_id" = String, Path)), request_body(content = SignedRequest, description = "payload: RetireKeyRequest"),
     responses((status = 200, body = KeyView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[post("/orgs/{code}/keys/{key_id}/retire")]
-pub async fn retire_key(state: web::Data<AppState>, auth: Auth, path: web::Path<(String, String)>, body: web::Json<serde_json::Value>) -> AppResult<HttpResponse> {
+pub async fn retire_key(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    body: web::Json<serde_json::Value>,
+) -> AppResult<HttpResponse> {
     let req = signed(body.into_inner())?;
     let (code, key_id) = path.into_inner();
     let view = state
         .run(move |c, _| {
             let now = now_micros();
-            let v = signing::verify(c, &auth.0, &format!("POST /api/v1/orgs/{code}/keys/{key_id}/retire"), req, now)?;
+            let v = signing::verify(
+                c,
+                &auth.0,
+                &format!("POST /api/v1/orgs/{code}/keys/{key_id}/retire"),
+                req,
+                now,
+            )?;
             orgs::retire_key(c, &v, &code, &key_id, now)
         })
         .await?;
@@ -91,8 +128,16 @@ pub async fn retire_key(state: web::Data<AppState>, auth: Auth, path: web::Path<
 /// An org's tokens (never their secrets). Roles: admin, or the org itself.
 #[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("code" = String, Path)), responses((status = 200, body = [TokenView]), (status = 403, body = ErrorBody)))]
 #[get("/orgs/{code}/tokens")]
-pub async fn list_tokens(state: web::Data<AppState>, auth: Auth, code: web::Path<String>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.run(move |c, _| orgs::list_tokens(c, &auth.0, &code)).await?))
+pub async fn list_tokens(
+    state: web::Data<AppState>,
+    auth: Auth,
+    code: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(
+        state
+            .run(move |c, _| orgs::list_tokens(c, &auth.0, &code))
+            .await?,
+    ))
 }
 
 /// Issues an API token for an org; the secret is in this response only. Roles: admin, or the
@@ -100,13 +145,24 @@ pub async fn list_tokens(state: web::Data<AppState>, auth: Auth, code: web::Path
 #[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("code" = String, Path)), request_body(content = SignedRequest, description = "payload: NewTokenRequest"),
     responses((status = 201, body = IssuedToken), (status = 403, body = ErrorBody)))]
 #[post("/orgs/{code}/tokens")]
-pub async fn create_token(state: web::Data<AppState>, auth: Auth, code: web::Path<String>, body: web::Json<serde_json::Value>) -> AppResult<HttpResponse> {
+pub async fn create_token(
+    state: web::Data<AppState>,
+    auth: Auth,
+    code: web::Path<String>,
+    body: web::Json<serde_json::Value>,
+) -> AppResult<HttpResponse> {
     let req = signed(body.into_inner())?;
     let code = code.into_inner();
     let view = state
         .run(move |c, _| {
             let now = now_micros();
-            let v = signing::verify(c, &auth.0, &format!("POST /api/v1/orgs/{code}/tokens"), req, now)?;
+            let v = signing::verify(
+                c,
+                &auth.0,
+                &format!("POST /api/v1/orgs/{code}/tokens"),
+                req,
+                now,
+            )?;
             orgs::create_token(c, &v, &code, now)
         })
         .await?;
@@ -117,13 +173,24 @@ pub async fn create_token(state: web::Data<AppState>, auth: Auth, code: web::Pat
 #[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("id" = i64, Path)), request_body(content = SignedRequest, description = "payload: {}"),
     responses((status = 200, body = TokenView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[post("/tokens/{id}/revoke")]
-pub async fn revoke_token(state: web::Data<AppState>, auth: Auth, id: web::Path<i64>, body: web::Json<serde_json::Value>) -> AppResult<HttpResponse> {
+pub async fn revoke_token(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<i64>,
+    body: web::Json<serde_json::Value>,
+) -> AppResult<HttpResponse> {
     let req = signed(body.into_inner())?;
     let id = id.into_inner();
     let view = state
         .run(move |c, _| {
             let now = now_micros();
-            let v = signing::verify(c, &auth.0, &format!("POST /api/v1/tokens/{id}/revoke"), req, now)?;
+            let v = signing::verify(
+                c,
+                &auth.0,
+                &format!("POST /api/v1/tokens/{id}/revoke"),
+                req,
+                now,
+            )?;
             orgs::revoke_token(c, &v, id, now)
         })
         .await?;

@@ -19,7 +19,11 @@ pub async fn list_programs(state: web::Data<AppState>, _auth: Auth) -> AppResult
 #[utoipa::path(tag = "programs", security(("bearer" = [])), request_body(content = SignedRequest, description = "payload: NewProgramRequest"),
     responses((status = 201, body = ProgramView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/programs")]
-pub async fn create_program(state: web::Data<AppState>, auth: Auth, body: web::Json<serde_json::Value>) -> AppResult<HttpResponse> {
+pub async fn create_program(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<serde_json::Value>,
+) -> AppResult<HttpResponse> {
     let req = signed(body.into_inner())?;
     let view = state
         .run(move |c, _| {
@@ -34,10 +38,16 @@ pub async fn create_program(state: web::Data<AppState>, auth: Auth, body: web::J
 /// One program. Any role.
 #[utoipa::path(tag = "programs", security(("bearer" = [])), params(("code" = String, Path)), responses((status = 200, body = ProgramView), (status = 404, body = ErrorBody)))]
 #[get("/programs/{code}")]
-pub async fn get_program(state: web::Data<AppState>, _auth: Auth, code: web::Path<String>) -> AppResult<HttpResponse> {
+pub async fn get_program(
+    state: web::Data<AppState>,
+    _auth: Auth,
+    code: web::Path<String>,
+) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.run(move |c, _| programs::get(c, &code)).await?))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(list_programs).service(create_program).service(get_program);
+    cfg.service(list_programs)
+        .service(create_program)
+        .service(get_program);
 }

@@ -3,7 +3,10 @@
 use super::{signed, AppState, Auth};
 use crate::domain::now_micros;
 use crate::error::{AppResult, ErrorBody};
-use crate::service::recipients::{self, AccessLogEntry, PersonalData, RecipientFilter, RecipientPage, RecipientView, Registered, ResolveRequest, Resolved};
+use crate::service::recipients::{
+    self, AccessLogEntry, PersonalData, RecipientFilter, RecipientPage, RecipientView, Registered,
+    ResolveRequest, Resolved,
+};
 use crate::signing::{self, SignedRequest};
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
@@ -12,8 +15,16 @@ use utoipa::IntoParams;
 /// Recipients, by pseudonym (no personal data). A local office sees its own; other roles all.
 #[utoipa::path(tag = "recipients", security(("bearer" = [])), params(RecipientFilter), responses((status = 200, body = RecipientPage), (status = 400, body = ErrorBody)))]
 #[get("/recipients")]
-pub async fn list_recipients(state: web::Data<AppState>, auth: Auth, filter: web::Query<RecipientFilter>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.run(move |c, _| recipients::list(c, &auth.0, &filter)).await?))
+pub async fn list_recipients(
+    state: web::Data<AppState>,
+    auth: Auth,
+    filter: web::Query<RecipientFilter>,
+) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(
+        state
+            .run(move |c, _| recipients::list(c, &auth.0, &filter))
+            .await?,
+    ))
 }
 
 /// Registers recipients of the calling office (up to 10,000 per request; all or nothing).
@@ -21,7 +32,11 @@ pub async fn list_recipients(state: web::Data<AppState>, auth: Auth, filter: web
 #[utoipa::path(tag = "recipients", security(("bearer" = [])), request_body(content = SignedRequest, description = "payload: RegisterRequest"),
     responses((status = 201, body = Registered), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/recipients")]
-pub async fn register_recipients(state: web::Data<AppState>, auth: Auth, body: web::Json<serde_json::Value>) -> AppResult<HttpResponse> {
+pub async fn register_recipients(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<serde_json::Value>,
+) -> AppResult<HttpResponse> {
     let req = signed(body.into_inner())?;
     let out = state
         .run(move |c, s| {
@@ -37,16 +52,30 @@ pub async fn register_recipients(state: web::Data<AppState>, auth: Auth, body: w
 /// Role: local_office. A read: not signed.
 #[utoipa::path(tag = "recipients", security(("bearer" = [])), request_body = ResolveRequest, responses((status = 200, body = Resolved), (status = 422, body = ErrorBody)))]
 #[post("/recipients/resolve")]
-pub async fn resolve_recipients(state: web::Data<AppState>, auth: Auth, body: web::Json<ResolveRequest>) -> AppResult<HttpResponse> {
-    let out = state.run(move |c, s| recipients::resolve(c, &s.personal_data, &auth.0, &body)).await?;
+pub async fn resolve_recipients(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<ResolveRequest>,
+) -> AppResult<HttpResponse> {
+    let out = state
+        .run(move |c, s| recipients::resolve(c, &s.personal_data, &auth.0, &body))
+        .await?;
     Ok(HttpResponse::Ok().json(out))
 }
 
 /// One recipient (no personal data).
 #[utoipa::path(tag = "recipients", security(("bearer" = [])), params(("pseudonym" = String, Path)), responses((status = 200, body = RecipientView), (status = 404, body = ErrorBody)))]
 #[get("/recipients/{pseudonym}")]
-pub async fn get_recipient(state: web::Data<AppState>, auth: Auth, p: web::Path<String>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.run(move |c, _| recipients::get(c, &auth.0, &p)).await?))
+pub async fn get_recipient(
+    state: web::Data<AppState>,
+    auth: Auth,
+    p: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(
+        state
+            .run(move |c, _| recipients::get(c, &auth.0, &p))
+            .await?,
+    ))
 }
 
 /// Sets a recipient's status (active, suspended, deceased with its date). Role: local_office
@@ -54,13 +83,24 @@ pub async fn get_recipient(state: web::Data<AppState>, auth: Auth, p: web::Path<
 #[utoipa::path(tag = "recipients", security(("bearer" = [])), params(("pseudonym" = String, Path)), request_body(content = SignedRequest, description = "payload: StatusRequest"),
     responses((status = 200, body = RecipientView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[post("/recipients/{pseudonym}/status")]
-pub async fn set_status(state: web::Data<AppState>, auth: Auth, p: web::Path<String>, body: web::Json<serde_json::Value>) -> AppResult<HttpResponse> {
+pub async fn set_status(
+    state: web::Data<AppState>,
+    auth: Auth,
+    p: web::Path<String>,
+    body: web::Json<serde_json::Value>,
+) -> AppResult<HttpResponse> {
     let req = signed(body.into_inner())?;
     let p = p.into_inner();
     let out = state
         .run(move |c, _| {
             let now = now_micros();
-            let v = signing::verify(c, &auth.0, &format!("POST /api/v1/recipients/{p}/status"), req, now)?;
+            let v = signing::verify(
+                c,
+                &auth.0,
+                &format!("POST /api/v1/recipients/{p}/status"),
+                req,
+                now,
+            )?;
             recipients::set_status(c, &v, &p, now)
         })
         .await?;
@@ -80,16 +120,35 @@ pub struct ReasonQuery {
 #[utoipa::path(tag = "recipients", security(("bearer" = [])), params(("pseudonym" = String, Path), ReasonQuery),
     responses((status = 200, body = PersonalData), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 #[get("/recipients/{pseudonym}/personal-data")]
-pub async fn personal_data(state: web::Data<AppState>, auth: Auth, p: web::Path<String>, q: web::Query<ReasonQuery>) -> AppResult<HttpResponse> {
-    let out = state.run(move |c, s| recipients::read_personal(c, &s.personal_data, &auth.0, &p, &q.reason, now_micros())).await?;
-    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(out))
+pub async fn personal_data(
+    state: web::Data<AppState>,
+    auth: Auth,
+    p: web::Path<String>,
+    q: web::Query<ReasonQuery>,
+) -> AppResult<HttpResponse> {
+    let out = state
+        .run(move |c, s| {
+            recipients::read_personal(c, &s.personal_data, &auth.0, &p, &q.reason, now_micros())
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(out))
 }
 
 /// Who read a recipient's personal data, when and why. Roles: admin, inspector, home office.
 #[utoipa::path(tag = "recipients", security(("bearer" = [])), params(("pseudonym" = String, Path)), responses((status = 200, body = [AccessLogEntry]), (status = 403, body = ErrorBody)))]
 #[get("/recipients/{pseudonym}/access-log")]
-pub async fn access_log(state: web::Data<AppState>, auth: Auth, p: web::Path<String>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.run(move |c, _| recipients::access_log(c, &auth.0, &p)).await?))
+pub async fn access_log(
+    state: web::Data<AppState>,
+    auth: Auth,
+    p: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(
+        state
+            .run(move |c, _| recipients::access_log(c, &auth.0, &p))
+            .await?,
+    ))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -5,11 +5,13 @@
 use super::read::Directory;
 use super::rules::{check_authority, Facts, Funds, FundsState, OrgFacts};
 use super::{
-    entry_hash, ChainFields, EntriesPayload, EntryBody, BATCH_ENTRIES_MAX, GENESIS_HASH, MEMO_BYTES_MAX,
-    REFERENCE_CHARS_MAX,
+    entry_hash, ChainFields, EntriesPayload, EntryBody, BATCH_ENTRIES_MAX, GENESIS_HASH,
+    MEMO_BYTES_MAX, REFERENCE_CHARS_MAX,
 };
 use crate::db::{write_transaction, DbConn};
-use crate::domain::{format_micros, latest_value_date, parse_date, EntryKind, Micros, Period, RecipientStatus};
+use crate::domain::{
+    format_micros, latest_value_date, parse_date, EntryKind, Micros, Period, RecipientStatus,
+};
 use crate::error::{AppError, AppResult, ErrorCode, Problem};
 use crate::money::parse_amount;
 use crate::signing::{self, Verified};
@@ -54,13 +56,19 @@ struct Checked {
 }
 
 fn problem(item: usize, code: ErrorCode, field: &str, message: impl Into<String>) -> Problem {
-    Problem { error: code, message: message.into(), field: Some(field.to_string()), item: Some(item) }
+    Problem {
+        error: code,
+        message: message.into(),
+        field: Some(field.to_string()),
+        item: Some(item),
+    }
 }
 
 fn reference_ok(r: &str) -> bool {
     !r.is_empty()
         && r.chars().count() <= REFERENCE_CHARS_MAX
-        && r.chars().all(|c| c.is_ascii_alphanumeric() || "-_./+".contains(c))
+        && r.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./+".contains(c))
 }
 
 /// Checks one entry against everything that does not depend on the ledger's state.
@@ -81,7 +89,11 @@ fn check_alone(
     if &rebuilt != raw {
         let field = rebuilt
             .as_object()
-            .and_then(|o| o.iter().find(|(k, v)| raw.get(k.as_str()) != Some(*v)).map(|(k, _)| k.clone()))
+            .and_then(|o| {
+                o.iter()
+                    .find(|(k, v)| raw.get(k.as_str()) != Some(*v))
+                    .map(|(k, _)| k.clone())
+            })
             .unwrap_or_default();
         p(
             ErrorCode::EntryNotCanonical,
@@ -90,7 +102,11 @@ fn check_alone(
         );
     }
     let Some(program) = dir.program_by_code(&body.program) else {
-        p(ErrorCode::UnknownProgram, "program", format!("program {} is not registered", body.program));
+        p(
+            ErrorCode::UnknownProgram,
+            "program",
+            format!("program {} is not registered", body.program),
+        );
         return Err(problems);
     };
     let amount_minor = match parse_amount(&body.amount, program.minor_units) {
@@ -103,17 +119,38 @@ fn check_alone(
                 "amount_not_canonical" => ErrorCode::AmountNotCanonical,
                 _ => ErrorCode::InvalidAmount,
             };
-            p(code, "amount", format!("{e} ({} uses {} decimals)", program.currency, program.minor_units));
+            p(
+                code,
+                "amount",
+                format!(
+                    "{e} ({} uses {} decimals)",
+                    program.currency, program.minor_units
+                ),
+            );
             None
         }
     };
     let period = match body.period.parse::<Period>() {
         Ok(per) if per.year() != program.fiscal_year => {
-            p(ErrorCode::InvalidPeriod, "period", format!("period {per} is outside fiscal year {}", program.fiscal_year));
+            p(
+                ErrorCode::InvalidPeriod,
+                "period",
+                format!(
+                    "period {per} is outside fiscal year {}",
+                    program.fiscal_year
+                ),
+            );
             None
         }
         Ok(per) if !per.fits(program.granularity) => {
-            p(ErrorCode::InvalidPeriod, "period", format!("program {} pays by {}; {per} is finer than that", program.code, program.granularity));
+            p(
+                ErrorCode::InvalidPeriod,
+                "period",
+                format!(
+                    "program {} pays by {}; {per} is finer than that",
+                    program.code, program.granularity
+                ),
+            );
             None
         }
         Ok(per) => Some(per),
@@ -124,58 +161,129 @@ fn check_alone(
     };
     let value_date = match parse_date(&body.value_date) {
         None => {
-            p(ErrorCode::InvalidValueDate, "value_date", format!("`{}` is not a date in the form YYYY-MM-DD", body.value_date));
+            p(
+                ErrorCode::InvalidValueDate,
+                "value_date",
+                format!("`{}` is not a date in the form YYYY-MM-DD", body.value_date),
+            );
             None
         }
         Some(d) if d.year() != program.fiscal_year => {
-            p(ErrorCode::InvalidValueDate, "value_date", format!("value date {d} is outside fiscal year {}", program.fiscal_year));
+            p(
+                ErrorCode::InvalidValueDate,
+                "value_date",
+                format!(
+                    "value date {d} is outside fiscal year {}",
+                    program.fiscal_year
+                ),
+            );
             None
         }
         Some(d) if d > latest_value_date(recorded_at) => {
-            p(ErrorCode::InvalidValueDate, "value_date", format!("value date {d} is in the future"));
+            p(
+                ErrorCode::InvalidValueDate,
+                "value_date",
+                format!("value date {d} is in the future"),
+            );
             None
         }
         Some(d) => Some(d),
     };
     if !reference_ok(&body.reference) {
-        p(ErrorCode::InvalidReference, "reference", format!("a reference is 1-{REFERENCE_CHARS_MAX} characters of A-Za-z0-9-_./+"));
+        p(
+            ErrorCode::InvalidReference,
+            "reference",
+            format!("a reference is 1-{REFERENCE_CHARS_MAX} characters of A-Za-z0-9-_./+"),
+        );
     }
     if body.memo.len() > MEMO_BYTES_MAX || body.memo.chars().any(|c| c.is_control() && c != '\n') {
-        p(ErrorCode::InvalidField, "memo", format!("a memo is at most {MEMO_BYTES_MAX} bytes without control characters"));
+        p(
+            ErrorCode::InvalidField,
+            "memo",
+            format!("a memo is at most {MEMO_BYTES_MAX} bytes without control characters"),
+        );
     }
     // Which of source/from/to/recipient each kind has.
     let shape: [(&str, bool, bool); 4] = [
-        ("source", body.source.is_some(), body.kind != EntryKind::Budget),
-        ("from", body.from.is_some(), matches!(body.kind, EntryKind::Allocation | EntryKind::Disbursement)),
-        ("to", body.to.is_some(), matches!(body.kind, EntryKind::Budget | EntryKind::Allocation)),
-        ("recipient", body.recipient.is_some(), body.kind == EntryKind::Disbursement),
+        (
+            "source",
+            body.source.is_some(),
+            body.kind != EntryKind::Budget,
+        ),
+        (
+            "from",
+            body.from.is_some(),
+            matches!(body.kind, EntryKind::Allocation | EntryKind::Disbursement),
+        ),
+        (
+            "to",
+            body.to.is_some(),
+            matches!(body.kind, EntryKind::Budget | EntryKind::Allocation),
+        ),
+        (
+            "recipient",
+            body.recipient.is_some(),
+            body.kind == EntryKind::Disbursement,
+        ),
     ];
     for (field, present, wanted) in shape {
         if present && !wanted {
-            p(ErrorCode::InvalidField, field, format!("a {} has no `{field}`; send null", body.kind));
+            p(
+                ErrorCode::InvalidField,
+                field,
+                format!("a {} has no `{field}`; send null", body.kind),
+            );
         } else if !present && wanted {
-            p(ErrorCode::InvalidField, field, format!("a {} needs `{field}`", body.kind));
+            p(
+                ErrorCode::InvalidField,
+                field,
+                format!("a {} needs `{field}`", body.kind),
+            );
         }
     }
     if let Some(from) = &body.from {
         if from != author {
-            p(ErrorCode::WrongHolder, "from", format!("money can only leave the signing org {author}, not {from}"));
+            p(
+                ErrorCode::WrongHolder,
+                "from",
+                format!("money can only leave the signing org {author}, not {from}"),
+            );
         }
     }
     match (problems.is_empty(), amount_minor, period, value_date) {
-        (true, Some(amount_minor), Some(period), Some(value_date)) => {
-            Ok(Checked { program_id: program.id, body, period, value_date, amount_minor })
-        }
+        (true, Some(amount_minor), Some(period), Some(value_date)) => Ok(Checked {
+            program_id: program.id,
+            body,
+            period,
+            value_date,
+            amount_minor,
+        }),
         _ => Err(problems),
     }
 }
 
 /// Loads the funds of `seqs` (those that exist) into `state`.
-fn load_funds(conn: &mut DbConn, dir: &Directory, seqs: &[i64], state: &mut FundsState) -> AppResult<()> {
+fn load_funds(
+    conn: &mut DbConn,
+    dir: &Directory,
+    seqs: &[i64],
+    state: &mut FundsState,
+) -> AppResult<()> {
     if seqs.is_empty() {
         return Ok(());
     }
-    type Row = (i64, String, i64, String, Option<i64>, i64, i64, Option<i64>, i64, Option<i64>);
+    type Row = (
+        i64,
+        String,
+        i64,
+        String,
+        Option<i64>,
+        i64,
+        i64,
+        Option<i64>,
+        i64,
+        Option<i64>,
+    );
     let rows: Vec<Row> = ledger_entries::table
         .inner_join(ledger_funds::table.on(ledger_funds::seq.eq(ledger_entries::seq)))
         .filter(ledger_entries::seq.eq_any(seqs))
@@ -192,7 +300,19 @@ fn load_funds(conn: &mut DbConn, dir: &Directory, seqs: &[i64], state: &mut Fund
             ledger_entries::source_seq,
         ))
         .load(conn)?;
-    for (seq, kind, program_id, period, to_org_id, author_id, amount, reversed_by, remaining, source) in rows {
+    for (
+        seq,
+        kind,
+        program_id,
+        period,
+        to_org_id,
+        author_id,
+        amount,
+        reversed_by,
+        remaining,
+        source,
+    ) in rows
+    {
         let bad = || AppError::internal(format!("entry #{seq} has unreadable stored fields"));
         state.load(
             seq,
@@ -216,14 +336,18 @@ fn load_funds(conn: &mut DbConn, dir: &Directory, seqs: &[i64], state: &mut Fund
 // two statements go to the concrete connection.
 fn insert_entries(conn: &mut DbConn, rows: &[LedgerEntryRow]) -> AppResult<()> {
     match conn {
-        DbConn::Sqlite(c) => diesel::insert_into(ledger_entries::table).values(rows).execute(c)?,
+        DbConn::Sqlite(c) => diesel::insert_into(ledger_entries::table)
+            .values(rows)
+            .execute(c)?,
     };
     Ok(())
 }
 
 fn insert_funds(conn: &mut DbConn, rows: &[LedgerFundsRow]) -> AppResult<()> {
     match conn {
-        DbConn::Sqlite(c) => diesel::insert_into(ledger_funds::table).values(rows).execute(c)?,
+        DbConn::Sqlite(c) => diesel::insert_into(ledger_funds::table)
+            .values(rows)
+            .execute(c)?,
     };
     Ok(())
 }
@@ -231,15 +355,23 @@ fn insert_funds(conn: &mut DbConn, rows: &[LedgerFundsRow]) -> AppResult<()> {
 /// Appends the batch carried by `verified` (payload `{"entries": [...]}`).
 pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<AppendOutcome> {
     let payload: EntriesPayload = verified.payload_as()?;
-    let raw_items = verified.payload["entries"].as_array().cloned().unwrap_or_default();
+    let raw_items = verified.payload["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let count = payload.entries.len();
     if count == 0 {
-        return Err(AppError::new(ErrorCode::EmptyBatch, "a batch needs at least one entry").field("entries"));
+        return Err(
+            AppError::new(ErrorCode::EmptyBatch, "a batch needs at least one entry")
+                .field("entries"),
+        );
     }
     if count > BATCH_ENTRIES_MAX {
         return Err(AppError::new(
             ErrorCode::BatchTooLarge,
-            format!("a batch holds at most {BATCH_ENTRIES_MAX} entries, this one has {count}; split it"),
+            format!(
+                "a batch holds at most {BATCH_ENTRIES_MAX} entries, this one has {count}; split it"
+            ),
         )
         .field("entries"));
     }
@@ -250,12 +382,18 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
         let submission_id = signing::record(conn, verified, now)?;
         let head: Option<(i64, Vec<u8>, i64)> = ledger_entries::table
             .order(ledger_entries::seq.desc())
-            .select((ledger_entries::seq, ledger_entries::hash, ledger_entries::recorded_at))
+            .select((
+                ledger_entries::seq,
+                ledger_entries::hash,
+                ledger_entries::recorded_at,
+            ))
             .first(conn)
             .optional()?;
         let (head_seq, head_hash, head_time) = match head {
             Some((seq, hash, at)) => {
-                let hash: [u8; 32] = hash.try_into().map_err(|_| AppError::internal(format!("entry #{seq} has a malformed hash")))?;
+                let hash: [u8; 32] = hash.try_into().map_err(|_| {
+                    AppError::internal(format!("entry #{seq} has a malformed hash"))
+                })?;
                 (seq, hash, at)
             }
             None => (0, GENESIS_HASH, 0),
@@ -273,23 +411,38 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
             }
         }
 
-        let author_info = dir.org_by_code(&author).ok_or_else(|| AppError::internal("signing org vanished"))?;
+        let author_info = dir
+            .org_by_code(&author)
+            .ok_or_else(|| AppError::internal("signing org vanished"))?;
         let author_facts = dir.facts(author_info.id);
 
         // Recipients named by disbursements.
-        let pseudonyms: Vec<&str> = checked.iter().filter_map(|(_, c)| c.body.recipient.as_deref()).collect();
+        let pseudonyms: Vec<&str> = checked
+            .iter()
+            .filter_map(|(_, c)| c.body.recipient.as_deref())
+            .collect();
         let found: Vec<(String, i64, String, Option<String>)> = recipients::table
             .filter(recipients::pseudonym.eq_any(&pseudonyms))
-            .select((recipients::pseudonym, recipients::home_org_id, recipients::status, recipients::status_date))
+            .select((
+                recipients::pseudonym,
+                recipients::home_org_id,
+                recipients::status,
+                recipients::status_date,
+            ))
             .load(conn)?;
-        let recipient_map: HashMap<String, (i64, String, Option<String>)> =
-            found.into_iter().map(|(p, h, s, d)| (p, (h, s, d))).collect();
+        let recipient_map: HashMap<String, (i64, String, Option<String>)> = found
+            .into_iter()
+            .map(|(p, h, s, d)| (p, (h, s, d)))
+            .collect();
 
         // References already used in each program, and repeats within the batch.
         let mut taken: HashSet<(i64, String)> = HashSet::new();
         let mut by_program: HashMap<i64, Vec<&str>> = HashMap::new();
         for (_, c) in &checked {
-            by_program.entry(c.program_id).or_default().push(&c.body.reference);
+            by_program
+                .entry(c.program_id)
+                .or_default()
+                .push(&c.body.reference);
         }
         for (program_id, refs) in by_program {
             let used: Vec<String> = ledger_entries::table
@@ -307,7 +460,12 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
         let parents: Vec<i64> = checked
             .iter()
             .filter(|(_, c)| c.body.kind == EntryKind::Reversal)
-            .filter_map(|(_, c)| c.body.source.and_then(|s| state.get(s)).and_then(|f| f.source))
+            .filter_map(|(_, c)| {
+                c.body
+                    .source
+                    .and_then(|s| state.get(s))
+                    .and_then(|f| f.source)
+            })
             .filter(|p| state.get(*p).is_none())
             .collect();
         load_funds(conn, &dir, &parents, &mut state)?;
@@ -318,15 +476,26 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
         let mut outcome_entries = Vec::with_capacity(checked.len());
         for (i, c) in &checked {
             let seq = head_seq + 1 + *i as i64;
-            let mut bad = |code, field: &str, msg: String| problems.push(problem(*i, code, field, msg));
+            let mut bad =
+                |code, field: &str, msg: String| problems.push(problem(*i, code, field, msg));
             let program = dir.program(c.program_id).expect("checked programs exist");
             let to = c.body.to.as_deref().and_then(|code| dir.org_by_code(code));
             if c.body.to.is_some() && to.is_none() {
-                bad(ErrorCode::UnknownOrg, "to", format!("org {} is not registered", c.body.to.as_deref().unwrap_or("")));
+                bad(
+                    ErrorCode::UnknownOrg,
+                    "to",
+                    format!(
+                        "org {} is not registered",
+                        c.body.to.as_deref().unwrap_or("")
+                    ),
+                );
                 continue;
             }
             let to_facts: Option<OrgFacts> = to.map(|o| dir.facts(o.id));
-            let owner = dir.org(program.owner_org_id).map(|o| o.code.as_str()).unwrap_or("");
+            let owner = dir
+                .org(program.owner_org_id)
+                .map(|o| o.code.as_str())
+                .unwrap_or("");
             if let Err(b) = check_authority(c.body.kind, &author_facts, to_facts.as_ref(), owner) {
                 bad(b.code, b.field, b.message);
                 continue;
@@ -334,22 +503,35 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
             if let Some(p) = &c.body.recipient {
                 match recipient_map.get(p) {
                     None => {
-                        bad(ErrorCode::UnknownRecipient, "recipient", format!("recipient {p} is not registered"));
+                        bad(
+                            ErrorCode::UnknownRecipient,
+                            "recipient",
+                            format!("recipient {p} is not registered"),
+                        );
                         continue;
                     }
                     Some((home, _, _)) if *home != author_info.id => {
-                        bad(ErrorCode::RecipientNotInOffice, "recipient", format!("recipient {p} belongs to another office"));
+                        bad(
+                            ErrorCode::RecipientNotInOffice,
+                            "recipient",
+                            format!("recipient {p} belongs to another office"),
+                        );
                         continue;
                     }
                     Some((_, status, since)) => {
-                        let status = RecipientStatus::parse(status).unwrap_or(RecipientStatus::Suspended);
+                        let status =
+                            RecipientStatus::parse(status).unwrap_or(RecipientStatus::Suspended);
                         let since = since.as_deref().and_then(parse_date);
-                        let payable = status == RecipientStatus::Active || since.is_some_and(|d| d > c.value_date);
+                        let payable = status == RecipientStatus::Active
+                            || since.is_some_and(|d| d > c.value_date);
                         if !payable {
                             bad(
                                 ErrorCode::RecipientNotPayable,
                                 "recipient",
-                                format!("recipient {p} is {status} as of {}", since.map(|d| d.to_string()).unwrap_or_default()),
+                                format!(
+                                    "recipient {p} is {status} as of {}",
+                                    since.map(|d| d.to_string()).unwrap_or_default()
+                                ),
                             );
                             continue;
                         }
@@ -373,7 +555,14 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
             }
             // After the money rules, so a repeated reversal says `already_reversed`.
             if !taken.insert((c.program_id, c.body.reference.clone())) {
-                bad(ErrorCode::DuplicateReference, "reference", format!("reference {} is already used in program {}", c.body.reference, program.code));
+                bad(
+                    ErrorCode::DuplicateReference,
+                    "reference",
+                    format!(
+                        "reference {} is already used in program {}",
+                        c.body.reference, program.code
+                    ),
+                );
                 continue;
             }
             if !problems.is_empty() {
@@ -381,7 +570,13 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
             }
             let hash = entry_hash(
                 &c.body,
-                &ChainFields { seq, author: &author, batch: &verified.nonce, recorded_at: &recorded_text, prev_hash: &prev },
+                &ChainFields {
+                    seq,
+                    author: &author,
+                    batch: &verified.nonce,
+                    recorded_at: &recorded_text,
+                    prev_hash: &prev,
+                },
             );
             rows.push(LedgerEntryRow {
                 seq,
@@ -402,14 +597,22 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
                 prev_hash: prev.to_vec(),
                 hash: hash.to_vec(),
             });
-            outcome_entries.push(AppendedEntry { seq, reference: c.body.reference.clone(), hash: hex::encode(hash) });
+            outcome_entries.push(AppendedEntry {
+                seq,
+                reference: c.body.reference.clone(),
+                hash: hex::encode(hash),
+            });
             prev = hash;
         }
         if !problems.is_empty() {
             problems.sort_by_key(|p| p.item);
             return Err(AppError::batch(problems));
         }
-        assert_eq!(rows.len(), count, "every entry passed, so every entry is written");
+        assert_eq!(
+            rows.len(),
+            count,
+            "every entry passed, so every entry is written"
+        );
 
         for chunk in rows.chunks(INSERT_ROWS_MAX) {
             insert_entries(conn, chunk)?;
@@ -418,12 +621,19 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
         let mut new_funds = Vec::new();
         for (seq, f) in state.changed().filter(|(s, _)| *s <= head_seq) {
             diesel::update(ledger_funds::table.find(seq))
-                .set((ledger_funds::remaining_minor.eq(f.remaining_minor), ledger_funds::reversed_by.eq(f.reversed_by)))
+                .set((
+                    ledger_funds::remaining_minor.eq(f.remaining_minor),
+                    ledger_funds::reversed_by.eq(f.reversed_by),
+                ))
                 .execute(conn)?;
         }
         for seq in head_seq + 1..=last_seq {
             if let Some(f) = state.get(seq) {
-                new_funds.push(LedgerFundsRow { seq, remaining_minor: f.remaining_minor, reversed_by: f.reversed_by });
+                new_funds.push(LedgerFundsRow {
+                    seq,
+                    remaining_minor: f.remaining_minor,
+                    reversed_by: f.reversed_by,
+                });
             }
         }
         for chunk in new_funds.chunks(INSERT_ROWS_MAX * 5) {

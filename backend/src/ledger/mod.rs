@@ -58,7 +58,14 @@ pub struct EntryBody {
 
 impl EntryBody {
     /// A body of `kind` with no source, parties or memo yet; add them with the setters.
-    pub fn new(kind: EntryKind, program: &str, period: &str, amount: &str, reference: &str, value_date: &str) -> EntryBody {
+    pub fn new(
+        kind: EntryKind,
+        program: &str,
+        period: &str,
+        amount: &str,
+        reference: &str,
+        value_date: &str,
+    ) -> EntryBody {
         EntryBody {
             kind,
             program: program.into(),
@@ -313,7 +320,10 @@ mod tests {
         obj.insert("batch".into(), "nonce-0123456789abcdef".into());
         obj.insert("recorded_at".into(), "2026-11-24T20:06:35.123456Z".into());
         obj.insert("prev_hash".into(), hex::encode(prev).into());
-        assert_eq!(entry_canonical(&b, &chain), to_canonical_string(&v).unwrap());
+        assert_eq!(
+            entry_canonical(&b, &chain),
+            to_canonical_string(&v).unwrap()
+        );
 
         let mut none = b.clone();
         none.source = None;
@@ -324,14 +334,23 @@ mod tests {
         assert_eq!(body_canonical(&none), generic);
 
         let payload = serde_json::json!({"entries": [b, none]});
-        assert_eq!(batch_payload_canonical([&b, &none]), to_canonical_string(&payload).unwrap());
+        assert_eq!(
+            batch_payload_canonical([&b, &none]),
+            to_canonical_string(&payload).unwrap()
+        );
     }
 
     #[test]
     fn every_hashed_field_changes_the_hash() {
         let b = body();
         let prev = [1; 32];
-        let chain = ChainFields { seq: 1, author: "A", batch: "n", recorded_at: "t", prev_hash: &prev };
+        let chain = ChainFields {
+            seq: 1,
+            author: "A",
+            batch: "n",
+            recorded_at: "t",
+            prev_hash: &prev,
+        };
         let h = entry_hash(&b, &chain);
         let mut variants: Vec<[u8; 32]> = Vec::new();
         let mut m = b.clone();
@@ -344,11 +363,35 @@ mod tests {
         m.source = Some(8);
         variants.push(entry_hash(&m, &chain));
         let other = [2; 32];
-        variants.push(entry_hash(&b, &ChainFields { prev_hash: &other, ..chain }));
+        variants.push(entry_hash(
+            &b,
+            &ChainFields {
+                prev_hash: &other,
+                ..chain
+            },
+        ));
         variants.push(entry_hash(&b, &ChainFields { seq: 2, ..chain }));
-        variants.push(entry_hash(&b, &ChainFields { author: "B", ..chain }));
-        variants.push(entry_hash(&b, &ChainFields { batch: "m", ..chain }));
-        variants.push(entry_hash(&b, &ChainFields { recorded_at: "u", ..chain }));
+        variants.push(entry_hash(
+            &b,
+            &ChainFields {
+                author: "B",
+                ..chain
+            },
+        ));
+        variants.push(entry_hash(
+            &b,
+            &ChainFields {
+                batch: "m",
+                ..chain
+            },
+        ));
+        variants.push(entry_hash(
+            &b,
+            &ChainFields {
+                recorded_at: "u",
+                ..chain
+            },
+        ));
         for v in variants {
             assert_ne!(v, h);
         }

@@ -53,13 +53,24 @@ impl Directory {
     pub fn load(conn: &mut DbConn) -> AppResult<Directory> {
         let mut dir = Directory::default();
         for o in orgs::table.select(OrgRow::as_select()).load(conn)? {
-            let role = Role::parse(&o.role).ok_or_else(|| AppError::internal(format!("org {} has unknown role", o.code)))?;
+            let role = Role::parse(&o.role)
+                .ok_or_else(|| AppError::internal(format!("org {} has unknown role", o.code)))?;
             dir.org_ids.insert(o.code.clone(), o.id);
-            dir.orgs.insert(o.id, OrgInfo { id: o.id, code: o.code, name: o.name, role, parent_id: o.parent_id });
+            dir.orgs.insert(
+                o.id,
+                OrgInfo {
+                    id: o.id,
+                    code: o.code,
+                    name: o.name,
+                    role,
+                    parent_id: o.parent_id,
+                },
+            );
         }
         for p in programs::table.select(ProgramRow::as_select()).load(conn)? {
-            let granularity = Granularity::parse(&p.period_granularity)
-                .ok_or_else(|| AppError::internal(format!("program {} has unknown granularity", p.code)))?;
+            let granularity = Granularity::parse(&p.period_granularity).ok_or_else(|| {
+                AppError::internal(format!("program {} has unknown granularity", p.code))
+            })?;
             dir.program_ids.insert(p.code.clone(), p.id);
             dir.programs.insert(
                 p.id,
@@ -89,7 +100,9 @@ impl Directory {
         self.programs.get(&id)
     }
     pub fn program_by_code(&self, code: &str) -> Option<&ProgramInfo> {
-        self.program_ids.get(code).and_then(|id| self.programs.get(id))
+        self.program_ids
+            .get(code)
+            .and_then(|id| self.programs.get(id))
     }
     pub fn orgs(&self) -> impl Iterator<Item = &OrgInfo> {
         self.orgs.values()
@@ -104,7 +117,10 @@ impl Directory {
         OrgFacts {
             code: o.code.clone(),
             role: o.role,
-            parent: o.parent_id.and_then(|p| self.orgs.get(&p)).map(|p| p.code.clone()),
+            parent: o
+                .parent_id
+                .and_then(|p| self.orgs.get(&p))
+                .map(|p| p.code.clone()),
         }
     }
 
@@ -126,27 +142,42 @@ impl Directory {
     }
 }
 
-fn view(dir: &Directory, row: LedgerEntryRow, nonce: &str, reversed_by: Option<i64>) -> AppResult<EntryView> {
-    let bad = |what: &str| AppError::internal(format!("entry #{} refers to an unknown {what}", row.seq));
-    let program = dir.program(row.program_id).ok_or_else(|| bad("program"))?;
-    let code = |id: Option<i64>| -> AppResult<Option<String>> {
-        id.map(|i| dir.org(i).map(|o| o.code.clone()).ok_or_else(|| bad("org"))).transpose()
+/// Builds the API view of a stored row. References that do not resolve (a tampered row) are
+/// shown as `?org<id>` / `?program<id>` rather than failing, so that verification can name
+/// the broken entry instead of stopping.
+fn view(
+    dir: &Directory,
+    row: LedgerEntryRow,
+    nonce: &str,
+    reversed_by: Option<i64>,
+) -> AppResult<EntryView> {
+    let program = dir.program(row.program_id);
+    let minor_units = program.map(|p| p.minor_units).unwrap_or(2);
+    let code = |id: Option<i64>| {
+        id.map(|i| {
+            dir.org(i)
+                .map(|o| o.code.clone())
+                .unwrap_or_else(|| format!("?org{i}"))
+        })
     };
     Ok(EntryView {
         seq: row.seq,
-        kind: EntryKind::parse(&row.kind).ok_or_else(|| bad("kind"))?,
-        program: program.code.clone(),
+        kind: EntryKind::parse(&row.kind)
+            .ok_or_else(|| AppError::internal(format!("entry #{} has unknown kind", row.seq)))?,
+        program: program
+            .map(|p| p.code.clone())
+            .unwrap_or_else(|| format!("?program{}", row.program_id)),
         period: row.period,
         source: row.source_seq,
-        from: code(row.from_org_id)?,
-        to: code(row.to_org_id)?,
+        from: code(row.from_org_id),
+        to: code(row.to_org_id),
         recipient: row.to_recipient,
-        amount: format_minor(row.amount_minor, program.minor_units),
-        currency: program.currency.clone(),
+        amount: format_minor(row.amount_minor, minor_units),
+        currency: program.map(|p| p.currency.clone()).unwrap_or_default(),
         reference: row.reference,
         memo: row.memo,
         value_date: row.value_date,
-        author: code(Some(row.author_org_id))?.unwrap_or_default(),
+        author: code(Some(row.author_org_id)).unwrap_or_default(),
         batch: nonce.to_string(),
         recorded_at: format_micros(row.recorded_at),
         prev_hash: hex::encode(&row.prev_hash),
@@ -158,7 +189,10 @@ fn view(dir: &Directory, row: LedgerEntryRow, nonce: &str, reversed_by: Option<i
 fn submission_view(dir: &Directory, s: SubmissionRow) -> SubmissionView {
     SubmissionView {
         nonce: s.nonce,
-        org: dir.org(s.org_id).map(|o| o.code.clone()).unwrap_or_default(),
+        org: dir
+            .org(s.org_id)
+            .map(|o| o.code.clone())
+            .unwrap_or_default(),
         key_id: s.key_id,
         purpose: s.purpose,
         signed_at: s.signed_at,
@@ -202,18 +236,34 @@ pub struct EntryPage {
 pub fn list(conn: &mut DbConn, dir: &Directory, filter: &EntryFilter) -> AppResult<EntryPage> {
     let limit = filter.limit.unwrap_or(100);
     if !(1..=PAGE_ENTRIES_MAX).contains(&limit) {
-        return Err(AppError::new(crate::error::ErrorCode::InvalidQuery, format!("limit must be 1-{PAGE_ENTRIES_MAX}")).field("limit"));
+        return Err(AppError::new(
+            crate::error::ErrorCode::InvalidQuery,
+            format!("limit must be 1-{PAGE_ENTRIES_MAX}"),
+        )
+        .field("limit"));
     }
     let mut q = ledger_entries::table
         .left_join(ledger_funds::table.on(ledger_funds::seq.eq(ledger_entries::seq)))
         .inner_join(submissions::table)
-        .select((LedgerEntryRow::as_select(), ledger_funds::reversed_by.nullable(), submissions::nonce))
+        .select((
+            LedgerEntryRow::as_select(),
+            ledger_funds::reversed_by.nullable(),
+            submissions::nonce,
+        ))
         .order(ledger_entries::seq.asc())
         .limit(limit + 1)
         .into_boxed();
-    let unknown = |what: &str, v: &str| AppError::new(crate::error::ErrorCode::InvalidQuery, format!("unknown {what} {v}")).field(what.to_string());
+    let unknown = |what: &str, v: &str| {
+        AppError::new(
+            crate::error::ErrorCode::InvalidQuery,
+            format!("unknown {what} {v}"),
+        )
+        .field(what.to_string())
+    };
     if let Some(code) = &filter.program {
-        let p = dir.program_by_code(code).ok_or_else(|| unknown("program", code))?;
+        let p = dir
+            .program_by_code(code)
+            .ok_or_else(|| unknown("program", code))?;
         q = q.filter(ledger_entries::program_id.eq(p.id));
     }
     if let Some(period) = &filter.period {
@@ -240,7 +290,11 @@ pub fn list(conn: &mut DbConn, dir: &Directory, filter: &EntryFilter) -> AppResu
     let mut rows: Vec<(LedgerEntryRow, Option<i64>, String)> = q.load(conn)?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = if more { rows.last().map(|(r, _, _)| r.seq) } else { None };
+    let next_cursor = if more {
+        rows.last().map(|(r, _, _)| r.seq)
+    } else {
+        None
+    };
     let mut nonces: Vec<String> = rows.iter().map(|(_, _, n)| n.clone()).collect();
     nonces.dedup();
     let entries = rows
@@ -252,7 +306,11 @@ pub fn list(conn: &mut DbConn, dir: &Directory, filter: &EntryFilter) -> AppResu
         .select(SubmissionRow::as_select())
         .order(submissions::id.asc())
         .load(conn)?;
-    Ok(EntryPage { entries, submissions: subs.into_iter().map(|s| submission_view(dir, s)).collect(), next_cursor })
+    Ok(EntryPage {
+        entries,
+        submissions: subs.into_iter().map(|s| submission_view(dir, s)).collect(),
+        next_cursor,
+    })
 }
 
 /// One entry with its chain links.
@@ -272,19 +330,23 @@ pub struct EntryDetail {
 
 /// Reads entry `seq` with its links.
 pub fn detail(conn: &mut DbConn, dir: &Directory, seq: i64) -> AppResult<EntryDetail> {
-    let found: Option<(LedgerEntryRow, Option<(i64, Option<i64>)>, SubmissionRow)> = ledger_entries::table
-        .left_join(ledger_funds::table.on(ledger_funds::seq.eq(ledger_entries::seq)))
-        .inner_join(submissions::table)
-        .filter(ledger_entries::seq.eq(seq))
-        .select((
-            LedgerEntryRow::as_select(),
-            (ledger_funds::remaining_minor, ledger_funds::reversed_by).nullable(),
-            SubmissionRow::as_select(),
-        ))
-        .first(conn)
-        .optional()?;
+    let found: Option<(LedgerEntryRow, Option<(i64, Option<i64>)>, SubmissionRow)> =
+        ledger_entries::table
+            .left_join(ledger_funds::table.on(ledger_funds::seq.eq(ledger_entries::seq)))
+            .inner_join(submissions::table)
+            .filter(ledger_entries::seq.eq(seq))
+            .select((
+                LedgerEntryRow::as_select(),
+                (ledger_funds::remaining_minor, ledger_funds::reversed_by).nullable(),
+                SubmissionRow::as_select(),
+            ))
+            .first(conn)
+            .optional()?;
     let (row, funds, sub) = found.ok_or_else(|| AppError::not_found(format!("entry #{seq}")))?;
-    let minor_units = dir.program(row.program_id).map(|p| p.minor_units).unwrap_or(2);
+    let minor_units = dir
+        .program(row.program_id)
+        .map(|p| p.minor_units)
+        .unwrap_or(2);
     let kind = EntryKind::parse(&row.kind);
     let remaining = match (funds, kind) {
         (Some((r, _)), Some(k)) if k.is_drawable() => Some(format_minor(r, minor_units)),
@@ -328,8 +390,14 @@ pub fn head(conn: &mut DbConn) -> AppResult<LedgerHead> {
         .first(conn)
         .optional()?;
     Ok(match h {
-        Some((seq, hash)) => LedgerHead { seq, hash: hex::encode(hash) },
-        None => LedgerHead { seq: 0, hash: hex::encode(super::GENESIS_HASH) },
+        Some((seq, hash)) => LedgerHead {
+            seq,
+            hash: hex::encode(hash),
+        },
+        None => LedgerHead {
+            seq: 0,
+            hash: hex::encode(super::GENESIS_HASH),
+        },
     })
 }
 
@@ -350,13 +418,38 @@ pub struct Balance {
 }
 
 /// Balances for every (org, program) with any money, optionally narrowed.
-pub fn balances(conn: &mut DbConn, dir: &Directory, program: Option<&str>, org: Option<&str>) -> AppResult<Vec<Balance>> {
+pub fn balances(
+    conn: &mut DbConn,
+    dir: &Directory,
+    program: Option<&str>,
+    org: Option<&str>,
+) -> AppResult<Vec<Balance>> {
     let program_id = match program {
-        Some(code) => Some(dir.program_by_code(code).ok_or_else(|| AppError::new(crate::error::ErrorCode::InvalidQuery, format!("unknown program {code}")).field("program"))?.id),
+        Some(code) => Some(
+            dir.program_by_code(code)
+                .ok_or_else(|| {
+                    AppError::new(
+                        crate::error::ErrorCode::InvalidQuery,
+                        format!("unknown program {code}"),
+                    )
+                    .field("program")
+                })?
+                .id,
+        ),
         None => None,
     };
     let org_id = match org {
-        Some(code) => Some(dir.org_by_code(code).ok_or_else(|| AppError::new(crate::error::ErrorCode::InvalidQuery, format!("unknown org {code}")).field("org"))?.id),
+        Some(code) => Some(
+            dir.org_by_code(code)
+                .ok_or_else(|| {
+                    AppError::new(
+                        crate::error::ErrorCode::InvalidQuery,
+                        format!("unknown org {code}"),
+                    )
+                    .field("org")
+                })?
+                .id,
+        ),
         None => None,
     };
     // (program, org) -> [received, passed_down, disbursed, held]
@@ -378,7 +471,11 @@ pub fn balances(conn: &mut DbConn, dir: &Directory, program: Option<&str>, org: 
         q = q.filter(ledger_entries::program_id.eq(p));
     }
     if let Some(o) = org_id {
-        q = q.filter(ledger_entries::to_org_id.eq(o).or(ledger_entries::author_org_id.eq(o)));
+        q = q.filter(
+            ledger_entries::to_org_id
+                .eq(o)
+                .or(ledger_entries::author_org_id.eq(o)),
+        );
     }
     let rows: Vec<(i64, String, Option<i64>, i64, i64, i64)> = q.load(conn)?;
     for (program, kind, to, author, amount, remaining) in rows {
@@ -407,7 +504,9 @@ pub fn balances(conn: &mut DbConn, dir: &Directory, program: Option<&str>, org: 
                 "balance of org id {org} in program id {program} does not add up; run `fundtrail verify`"
             )));
         }
-        let p = dir.program(program).ok_or_else(|| AppError::internal("unknown program"))?;
+        let p = dir
+            .program(program)
+            .ok_or_else(|| AppError::internal("unknown program"))?;
         out.push(Balance {
             org: dir.org(org).map(|o| o.code.clone()).unwrap_or_default(),
             program: p.code.clone(),

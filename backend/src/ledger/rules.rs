@@ -19,7 +19,11 @@ pub struct Broken {
 }
 
 fn broken(code: ErrorCode, field: &'static str, message: String) -> Broken {
-    Broken { code, message, field }
+    Broken {
+        code,
+        message,
+        field,
+    }
 }
 
 /// What the rules need to know of an entry that money can be drawn from or reversed.
@@ -75,7 +79,9 @@ impl FundsState {
 
     /// Entries whose remaining amount or reversal changed since they were loaded.
     pub fn changed(&self) -> impl Iterator<Item = (i64, &Funds)> {
-        self.changed.iter().filter_map(|s| self.funds.get(s).map(|f| (*s, f)))
+        self.changed
+            .iter()
+            .filter_map(|s| self.funds.get(s).map(|f| (*s, f)))
     }
 
     /// Checks `f` against the funds it draws on, and if it passes, applies it: draws, voids,
@@ -114,7 +120,11 @@ impl FundsState {
 
     fn source_of(&self, f: &Facts<'_>) -> Result<(i64, &Funds), Broken> {
         let seq = f.source.ok_or_else(|| {
-            broken(ErrorCode::UnknownSource, "source", format!("a {} needs a source entry", f.kind))
+            broken(
+                ErrorCode::UnknownSource,
+                "source",
+                format!("a {} needs a source entry", f.kind),
+            )
         })?;
         let src = self.funds.get(&seq).ok_or_else(|| {
             broken(
@@ -127,7 +137,10 @@ impl FundsState {
             return Err(broken(
                 ErrorCode::ProgramMismatch,
                 "program",
-                format!("source entry #{seq} belongs to program {}, not {}", src.program, f.program),
+                format!(
+                    "source entry #{seq} belongs to program {}, not {}",
+                    src.program, f.program
+                ),
             ));
         }
         if let Some(by) = src.reversed_by {
@@ -146,7 +159,10 @@ impl FundsState {
             return Err(broken(
                 ErrorCode::NotDrawable,
                 "source",
-                format!("entry #{seq} is a {}; money is drawn from budgets and allocations", src.kind),
+                format!(
+                    "entry #{seq} is a {}; money is drawn from budgets and allocations",
+                    src.kind
+                ),
             ));
         }
         if src.holder.as_deref() != Some(f.author) {
@@ -164,7 +180,10 @@ impl FundsState {
             return Err(broken(
                 ErrorCode::InvalidPeriod,
                 "period",
-                format!("period {} is not within source entry #{seq}'s period {}", f.period, src.period),
+                format!(
+                    "period {} is not within source entry #{seq}'s period {}",
+                    f.period, src.period
+                ),
             ));
         }
         if src.remaining_minor < f.amount_minor {
@@ -222,14 +241,21 @@ impl FundsState {
             return Err(broken(
                 ErrorCode::InvalidPeriod,
                 "period",
-                format!("a reversal carries the period of entry #{seq} ({})", src.period),
+                format!(
+                    "a reversal carries the period of entry #{seq} ({})",
+                    src.period
+                ),
             ));
         }
         let parent = src.source;
         let amount = src.amount_minor;
         if let Some(p) = parent {
             let parent_funds = self.funds.get_mut(&p).ok_or_else(|| {
-                broken(ErrorCode::UnknownSource, "source", format!("entry #{p} (source of #{seq}) is unknown"))
+                broken(
+                    ErrorCode::UnknownSource,
+                    "source",
+                    format!("entry #{p} (source of #{seq}) is unknown"),
+                )
             })?;
             parent_funds.remaining_minor += amount;
             debug_assert!(parent_funds.remaining_minor <= parent_funds.amount_minor);
@@ -270,7 +296,10 @@ pub fn check_authority(
         return Err(broken(
             ErrorCode::KindNotAllowed,
             "kind",
-            format!("an org with role {} may not write {} entries", author.role, kind),
+            format!(
+                "an org with role {} may not write {} entries",
+                author.role, kind
+            ),
         ));
     }
     match kind {
@@ -279,17 +308,26 @@ pub fn check_authority(
             "kind",
             format!("only the program's owner {program_owner} may budget it"),
         )),
-        EntryKind::Budget if to.map(|t| t.code.as_str()) != Some(author.code.as_str()) => Err(broken(
-            ErrorCode::InvalidField,
-            "to",
-            "a budget is received by the bureau that writes it".to_string(),
-        )),
+        EntryKind::Budget if to.map(|t| t.code.as_str()) != Some(author.code.as_str()) => {
+            Err(broken(
+                ErrorCode::InvalidField,
+                "to",
+                "a budget is received by the bureau that writes it".to_string(),
+            ))
+        }
         EntryKind::Allocation => match to {
-            None => Err(broken(ErrorCode::UnknownOrg, "to", "the receiving org is unknown".into())),
+            None => Err(broken(
+                ErrorCode::UnknownOrg,
+                "to",
+                "the receiving org is unknown".into(),
+            )),
             Some(t) if t.parent.as_deref() != Some(author.code.as_str()) => Err(broken(
                 ErrorCode::NotAChildOrg,
                 "to",
-                format!("{} is not directly below {}; money moves down the tree one level at a time", t.code, author.code),
+                format!(
+                    "{} is not directly below {}; money moves down the tree one level at a time",
+                    t.code, author.code
+                ),
             )),
             Some(_) => Ok(()),
         },
@@ -301,49 +339,212 @@ pub fn check_authority(
 mod tests {
     use super::*;
 
-    fn facts<'a>(seq: i64, kind: EntryKind, source: Option<i64>, to: Option<&'a str>, author: &'a str, amount: i64) -> Facts<'a> {
-        Facts { seq, kind, program: "P", period: Period::Month(2026, 11), source, to_org: to, author, amount_minor: amount, minor_units: 2 }
+    fn facts<'a>(
+        seq: i64,
+        kind: EntryKind,
+        source: Option<i64>,
+        to: Option<&'a str>,
+        author: &'a str,
+        amount: i64,
+    ) -> Facts<'a> {
+        Facts {
+            seq,
+            kind,
+            program: "P",
+            period: Period::Month(2026, 11),
+            source,
+            to_org: to,
+            author,
+            amount_minor: amount,
+            minor_units: 2,
+        }
     }
 
     #[test]
     fn draws_never_exceed_the_source_and_reversals_release() {
         let mut s = FundsState::new();
-        s.apply(&facts(1, EntryKind::Budget, None, Some("PROV"), "PROV", 1000)).unwrap();
-        s.apply(&facts(2, EntryKind::Allocation, Some(1), Some("CITY"), "PROV", 600)).unwrap();
-        let e = s.apply(&facts(3, EntryKind::Allocation, Some(1), Some("CITY"), "PROV", 401)).unwrap_err();
+        s.apply(&facts(
+            1,
+            EntryKind::Budget,
+            None,
+            Some("PROV"),
+            "PROV",
+            1000,
+        ))
+        .unwrap();
+        s.apply(&facts(
+            2,
+            EntryKind::Allocation,
+            Some(1),
+            Some("CITY"),
+            "PROV",
+            600,
+        ))
+        .unwrap();
+        let e = s
+            .apply(&facts(
+                3,
+                EntryKind::Allocation,
+                Some(1),
+                Some("CITY"),
+                "PROV",
+                401,
+            ))
+            .unwrap_err();
         assert_eq!(e.code, ErrorCode::Overdraw);
-        s.apply(&facts(3, EntryKind::Allocation, Some(1), Some("CITY"), "PROV", 400)).unwrap();
+        s.apply(&facts(
+            3,
+            EntryKind::Allocation,
+            Some(1),
+            Some("CITY"),
+            "PROV",
+            400,
+        ))
+        .unwrap();
         assert_eq!(s.get(1).unwrap().remaining_minor, 0);
         // CITY cannot draw on PROV's budget; PROV cannot draw on CITY's allocation.
-        assert_eq!(s.apply(&facts(4, EntryKind::Allocation, Some(1), Some("X"), "CITY", 1)).unwrap_err().code, ErrorCode::WrongHolder);
-        assert_eq!(s.apply(&facts(4, EntryKind::Allocation, Some(2), Some("X"), "PROV", 1)).unwrap_err().code, ErrorCode::WrongHolder);
+        assert_eq!(
+            s.apply(&facts(
+                4,
+                EntryKind::Allocation,
+                Some(1),
+                Some("X"),
+                "CITY",
+                1
+            ))
+            .unwrap_err()
+            .code,
+            ErrorCode::WrongHolder
+        );
+        assert_eq!(
+            s.apply(&facts(
+                4,
+                EntryKind::Allocation,
+                Some(2),
+                Some("X"),
+                "PROV",
+                1
+            ))
+            .unwrap_err()
+            .code,
+            ErrorCode::WrongHolder
+        );
         // Reverse #3 (by its author): its 400 goes back to #1.
-        assert_eq!(s.apply(&facts(4, EntryKind::Reversal, Some(3), None, "CITY", 400)).unwrap_err().code, ErrorCode::WrongHolder);
-        assert_eq!(s.apply(&facts(4, EntryKind::Reversal, Some(3), None, "PROV", 399)).unwrap_err().code, ErrorCode::AmountMismatch);
-        s.apply(&facts(4, EntryKind::Reversal, Some(3), None, "PROV", 400)).unwrap();
+        assert_eq!(
+            s.apply(&facts(4, EntryKind::Reversal, Some(3), None, "CITY", 400))
+                .unwrap_err()
+                .code,
+            ErrorCode::WrongHolder
+        );
+        assert_eq!(
+            s.apply(&facts(4, EntryKind::Reversal, Some(3), None, "PROV", 399))
+                .unwrap_err()
+                .code,
+            ErrorCode::AmountMismatch
+        );
+        s.apply(&facts(4, EntryKind::Reversal, Some(3), None, "PROV", 400))
+            .unwrap();
         assert_eq!(s.get(1).unwrap().remaining_minor, 400);
-        assert_eq!(s.apply(&facts(5, EntryKind::Reversal, Some(3), None, "PROV", 400)).unwrap_err().code, ErrorCode::AlreadyReversed);
-        assert_eq!(s.apply(&facts(5, EntryKind::Allocation, Some(3), Some("Y"), "CITY", 1)).unwrap_err().code, ErrorCode::AlreadyReversed);
+        assert_eq!(
+            s.apply(&facts(5, EntryKind::Reversal, Some(3), None, "PROV", 400))
+                .unwrap_err()
+                .code,
+            ErrorCode::AlreadyReversed
+        );
+        assert_eq!(
+            s.apply(&facts(
+                5,
+                EntryKind::Allocation,
+                Some(3),
+                Some("Y"),
+                "CITY",
+                1
+            ))
+            .unwrap_err()
+            .code,
+            ErrorCode::AlreadyReversed
+        );
         // #2 has nothing drawn yet; after a draw it cannot be reversed.
-        s.apply(&facts(5, EntryKind::Disbursement, Some(2), None, "CITY", 10)).unwrap();
-        assert_eq!(s.apply(&facts(6, EntryKind::Reversal, Some(2), None, "PROV", 600)).unwrap_err().code, ErrorCode::SourceAlreadyDrawn);
-        assert_eq!(s.apply(&facts(6, EntryKind::Disbursement, Some(5), None, "CITY", 1)).unwrap_err().code, ErrorCode::NotDrawable);
-        assert_eq!(s.apply(&facts(6, EntryKind::Disbursement, Some(99), None, "CITY", 1)).unwrap_err().code, ErrorCode::UnknownSource);
+        s.apply(&facts(
+            5,
+            EntryKind::Disbursement,
+            Some(2),
+            None,
+            "CITY",
+            10,
+        ))
+        .unwrap();
+        assert_eq!(
+            s.apply(&facts(6, EntryKind::Reversal, Some(2), None, "PROV", 600))
+                .unwrap_err()
+                .code,
+            ErrorCode::SourceAlreadyDrawn
+        );
+        assert_eq!(
+            s.apply(&facts(6, EntryKind::Disbursement, Some(5), None, "CITY", 1))
+                .unwrap_err()
+                .code,
+            ErrorCode::NotDrawable
+        );
+        assert_eq!(
+            s.apply(&facts(
+                6,
+                EntryKind::Disbursement,
+                Some(99),
+                None,
+                "CITY",
+                1
+            ))
+            .unwrap_err()
+            .code,
+            ErrorCode::UnknownSource
+        );
         let changed: Vec<i64> = s.changed().map(|(seq, _)| seq).collect();
         assert_eq!(changed, vec![1, 2, 3]);
     }
 
     #[test]
     fn authority_follows_roles_and_the_tree() {
-        let prov = OrgFacts { code: "PROV".into(), role: Role::FinanceBureau, parent: None };
-        let city = OrgFacts { code: "CITY".into(), role: Role::FinanceBureau, parent: Some("PROV".into()) };
-        let town = OrgFacts { code: "TOWN".into(), role: Role::LocalOffice, parent: Some("CITY".into()) };
-        let audit = OrgFacts { code: "AUD".into(), role: Role::Inspector, parent: None };
+        let prov = OrgFacts {
+            code: "PROV".into(),
+            role: Role::FinanceBureau,
+            parent: None,
+        };
+        let city = OrgFacts {
+            code: "CITY".into(),
+            role: Role::FinanceBureau,
+            parent: Some("PROV".into()),
+        };
+        let town = OrgFacts {
+            code: "TOWN".into(),
+            role: Role::LocalOffice,
+            parent: Some("CITY".into()),
+        };
+        let audit = OrgFacts {
+            code: "AUD".into(),
+            role: Role::Inspector,
+            parent: None,
+        };
         assert!(check_authority(EntryKind::Budget, &prov, Some(&prov), "PROV").is_ok());
-        assert_eq!(check_authority(EntryKind::Budget, &city, Some(&city), "PROV").unwrap_err().code, ErrorCode::KindNotAllowed);
+        assert_eq!(
+            check_authority(EntryKind::Budget, &city, Some(&city), "PROV")
+                .unwrap_err()
+                .code,
+            ErrorCode::KindNotAllowed
+        );
         assert!(check_authority(EntryKind::Allocation, &prov, Some(&city), "PROV").is_ok());
-        assert_eq!(check_authority(EntryKind::Allocation, &prov, Some(&town), "PROV").unwrap_err().code, ErrorCode::NotAChildOrg);
-        assert_eq!(check_authority(EntryKind::Disbursement, &city, None, "PROV").unwrap_err().code, ErrorCode::KindNotAllowed);
+        assert_eq!(
+            check_authority(EntryKind::Allocation, &prov, Some(&town), "PROV")
+                .unwrap_err()
+                .code,
+            ErrorCode::NotAChildOrg
+        );
+        assert_eq!(
+            check_authority(EntryKind::Disbursement, &city, None, "PROV")
+                .unwrap_err()
+                .code,
+            ErrorCode::KindNotAllowed
+        );
         assert!(check_authority(EntryKind::Disbursement, &town, None, "PROV").is_ok());
         for kind in EntryKind::ALL {
             assert!(check_authority(*kind, &audit, Some(&city), "PROV").is_err());

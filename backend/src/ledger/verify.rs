@@ -8,7 +8,10 @@
 
 use super::read::{Directory, EntryFilter, EntryPage};
 use super::rules::{check_authority, Facts, FundsState, OrgFacts};
-use super::{batch_payload_canonical, entry_hash, ChainFields, EntryBody, EntryView, SubmissionView, ENTRIES_PURPOSE, GENESIS_HASH};
+use super::{
+    batch_payload_canonical, entry_hash, ChainFields, EntryBody, EntryView, SubmissionView,
+    ENTRIES_PURPOSE, GENESIS_HASH,
+};
 use crate::crypto::{self, sha256};
 use crate::db::DbConn;
 use crate::domain::{parse_time, Micros, Period};
@@ -63,11 +66,17 @@ impl<'a> DbCopy<'a> {
 
 /// Key rows as API views.
 pub fn key_views(conn: &mut DbConn, dir: &Directory) -> AppResult<Vec<KeyView>> {
-    let rows: Vec<OrgKeyRow> = org_keys::table.select(OrgKeyRow::as_select()).order(org_keys::id).load(conn)?;
+    let rows: Vec<OrgKeyRow> = org_keys::table
+        .select(OrgKeyRow::as_select())
+        .order(org_keys::id)
+        .load(conn)?;
     Ok(rows
         .into_iter()
         .map(|k| KeyView {
-            org: dir.org(k.org_id).map(|o| o.code.clone()).unwrap_or_default(),
+            org: dir
+                .org(k.org_id)
+                .map(|o| o.code.clone())
+                .unwrap_or_default(),
             key_id: k.key_id,
             public_key: crypto::b64(&k.public_key),
             valid_from: crate::domain::format_micros(k.valid_from),
@@ -84,7 +93,10 @@ impl LedgerCopy for DbCopy<'_> {
             r.orgs.insert(o.code.clone(), dir.facts(o.id));
         }
         for p in dir.programs() {
-            let owner = dir.org(p.owner_org_id).map(|o| o.code.clone()).unwrap_or_default();
+            let owner = dir
+                .org(p.owner_org_id)
+                .map(|o| o.code.clone())
+                .unwrap_or_default();
             r.programs.insert(p.code.clone(), (owner, p.minor_units));
         }
         for k in key_views(self.conn, &dir)? {
@@ -98,7 +110,11 @@ impl LedgerCopy for DbCopy<'_> {
         if self.dir.is_none() {
             self.dir = Some(Directory::load(self.conn)?);
         }
-        let filter = EntryFilter { after: Some(after), limit: Some(super::read::PAGE_ENTRIES_MAX), ..Default::default() };
+        let filter = EntryFilter {
+            after: Some(after),
+            limit: Some(super::read::PAGE_ENTRIES_MAX),
+            ..Default::default()
+        };
         super::read::list(self.conn, self.dir.as_ref().expect("loaded above"), &filter)
     }
 }
@@ -129,6 +145,7 @@ impl VerifyReport {
 struct Batch {
     nonce: String,
     first_seq: i64,
+    last_seq: i64,
     author: String,
     recorded_at: Micros,
     bodies: Vec<EntryBody>,
@@ -157,23 +174,45 @@ impl Verifier {
     fn entry(&mut self, e: &EntryView) {
         let seq = e.seq;
         if seq != self.expected_seq {
-            return self.fail(self.expected_seq, format!("entry #{} is missing (found #{seq} next)", self.expected_seq));
+            return self.fail(
+                self.expected_seq,
+                format!(
+                    "entry #{} is missing (found #{seq} next)",
+                    self.expected_seq
+                ),
+            );
         }
         self.expected_seq += 1;
         let stored_prev = hex::decode(&e.prev_hash).unwrap_or_default();
         if stored_prev != self.prev_hash {
-            self.fail(seq, "prev_hash does not equal the previous entry's hash (the chain is broken here)".into());
+            self.fail(
+                seq,
+                "prev_hash does not equal the previous entry's hash (the chain is broken here)"
+                    .into(),
+            );
         }
         let body = e.body();
         let recomputed = entry_hash(
             &body,
-            &ChainFields { seq, author: &e.author, batch: &e.batch, recorded_at: &e.recorded_at, prev_hash: &self.prev_hash },
+            &ChainFields {
+                seq,
+                author: &e.author,
+                batch: &e.batch,
+                recorded_at: &e.recorded_at,
+                prev_hash: &self.prev_hash,
+            },
         );
         if hex::encode(recomputed) != e.hash {
-            self.fail(seq, "the stored hash does not match the entry's content (altered entry)".into());
+            self.fail(
+                seq,
+                "the stored hash does not match the entry's content (altered entry)".into(),
+            );
         }
         // Continue the chain from the stored hash, so one altered entry is reported once.
-        self.prev_hash = hex::decode(&e.hash).ok().and_then(|h| h.try_into().ok()).unwrap_or(recomputed);
+        self.prev_hash = hex::decode(&e.hash)
+            .ok()
+            .and_then(|h| h.try_into().ok())
+            .unwrap_or(recomputed);
         let recorded_at = parse_time(&e.recorded_at).unwrap_or(i64::MIN);
         if recorded_at < self.prev_time {
             self.fail(seq, "recorded_at goes back in time".into());
@@ -194,7 +233,10 @@ impl Verifier {
         let Some(author) = self.reference.orgs.get(&e.author).cloned() else {
             return self.fail(seq, format!("author {} is unknown", e.author));
         };
-        let to = e.to.as_ref().and_then(|t| self.reference.orgs.get(t)).cloned();
+        let to =
+            e.to.as_ref()
+                .and_then(|t| self.reference.orgs.get(t))
+                .cloned();
         if let Err(b) = check_authority(e.kind, &author, to.as_ref(), &owner) {
             self.fail(seq, format!("{}: {}", b.code.as_str(), b.message));
         }
@@ -210,7 +252,10 @@ impl Verifier {
             minor_units,
         };
         if let Err(b) = self.state.apply(&facts) {
-            self.fail(seq, format!("conservation: {}: {}", b.code.as_str(), b.message));
+            self.fail(
+                seq,
+                format!("conservation: {}: {}", b.code.as_str(), b.message),
+            );
         }
 
         // Batches are contiguous runs of entries sharing a nonce.
@@ -220,18 +265,32 @@ impl Verifier {
         match &mut self.batch {
             Some(b) => {
                 if b.author != e.author {
-                    let first = b.first_seq;
-                    self.fail(first, format!("batch {} mixes authors", e.batch));
+                    let author = b.author.clone();
+                    self.fail(
+                        seq,
+                        format!(
+                            "author {} differs from its batch's author {author}",
+                            e.author
+                        ),
+                    );
                 }
                 if let Some(b) = &mut self.batch {
                     b.bodies.push(body);
+                    b.last_seq = seq;
                 }
             }
             None => {
                 if !self.seen_batches.insert(e.batch.clone()) {
                     self.fail(seq, format!("batch {} appears twice in the chain", e.batch));
                 }
-                self.batch = Some(Batch { nonce: e.batch.clone(), first_seq: seq, author: e.author.clone(), recorded_at, bodies: vec![body] });
+                self.batch = Some(Batch {
+                    nonce: e.batch.clone(),
+                    first_seq: seq,
+                    last_seq: seq,
+                    author: e.author.clone(),
+                    recorded_at,
+                    bodies: vec![body],
+                });
             }
         }
     }
@@ -240,28 +299,71 @@ impl Verifier {
         let Some(b) = self.batch.take() else { return };
         self.batches_checked += 1;
         let Some(sub) = self.submissions.remove(&b.nonce) else {
-            return self.fail(b.first_seq, format!("the signed submission {} is missing", b.nonce));
+            return self.fail(
+                b.first_seq,
+                format!("the signed submission {} is missing", b.nonce),
+            );
         };
         if sub.org != b.author || sub.purpose != ENTRIES_PURPOSE {
-            return self.fail(b.first_seq, format!("submission {} was not a ledger batch signed by {}", b.nonce, b.author));
+            return self.fail(
+                b.first_seq,
+                format!(
+                    "submission {} was not a ledger batch signed by {}",
+                    b.nonce, b.author
+                ),
+            );
         }
         let Some(key) = self.reference.keys.get(&sub.key_id) else {
             return self.fail(b.first_seq, format!("key {} is not registered", sub.key_id));
         };
         if key.org != b.author {
-            return self.fail(b.first_seq, format!("key {} belongs to {}, not {}", sub.key_id, key.org, b.author));
+            return self.fail(
+                b.first_seq,
+                format!(
+                    "key {} belongs to {}, not {}",
+                    sub.key_id, key.org, b.author
+                ),
+            );
         }
         let from = parse_time(&key.valid_from).unwrap_or(i64::MAX);
         let until = key.valid_until.as_deref().and_then(parse_time);
         if b.recorded_at < from || until.is_some_and(|u| b.recorded_at >= u) {
-            return self.fail(b.first_seq, format!("key {} was not valid when the batch was recorded", sub.key_id));
+            return self.fail(
+                b.first_seq,
+                format!(
+                    "key {} was not valid when the batch was recorded",
+                    sub.key_id
+                ),
+            );
         }
         let digest = sha256(batch_payload_canonical(&b.bodies).as_bytes());
-        let message = signing_message(&sub.purpose, &sub.org, &sub.key_id, &sub.nonce, &sub.signed_at, &digest);
+        let message = signing_message(
+            &sub.purpose,
+            &sub.org,
+            &sub.key_id,
+            &sub.nonce,
+            &sub.signed_at,
+            &digest,
+        );
         let public_key = crypto::b64_decode(&key.public_key).unwrap_or_default();
         let signature = crypto::b64_decode(&sub.signature).unwrap_or_default();
         if !crypto::verify_signature(&public_key, &message, &signature) {
-            self.fail(b.first_seq, format!("the signature of batch {} (entries from #{}) does not verify", b.nonce, b.first_seq));
+            // An entry of this batch that already failed (say, its hash), or the entry that cut the
+            // batch short, explains the signature failure more precisely than the batch's first
+            // seq would: that is the entry that was changed.
+            let explained = self
+                .failure
+                .as_ref()
+                .is_some_and(|f| (b.first_seq..=b.last_seq + 1).contains(&f.seq));
+            if !explained {
+                self.fail(
+                    b.first_seq,
+                    format!(
+                        "the signature of batch {} (entries #{}-#{}) does not verify",
+                        b.nonce, b.first_seq, b.last_seq
+                    ),
+                );
+            }
         }
     }
 }
@@ -293,7 +395,11 @@ pub fn verify(copy: &mut dyn LedgerCopy, progress: &mut dyn FnMut(i64)) -> AppRe
         }
         progress(after);
         // Stop once a failure is known and its batch is closed: later entries cannot fail earlier.
-        if v.failure.is_some() && v.batch.as_ref().is_none_or(|b| b.first_seq > v.failure.as_ref().map(|f| f.seq).unwrap_or(0)) {
+        if v.failure.is_some()
+            && v.batch
+                .as_ref()
+                .is_none_or(|b| b.first_seq > v.failure.as_ref().map(|f| f.seq).unwrap_or(0))
+        {
             break;
         }
         if page.next_cursor.is_none() {

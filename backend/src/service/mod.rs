@@ -11,11 +11,16 @@ use crate::error::{AppError, AppResult};
 /// Checks a code (org, program): 2-32 of `A-Z 0-9 - _`.
 pub fn check_code(field: &str, code: &str) -> AppResult<()> {
     let ok = (2..=32).contains(&code.len())
-        && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
-        Err(AppError::invalid(field, format!("`{code}` is not a code: use 2-32 of A-Z, 0-9, - and _")))
+        Err(AppError::invalid(
+            field,
+            format!("`{code}` is not a code: use 2-32 of A-Z, 0-9, - and _"),
+        ))
     }
 }
 

@@ -111,28 +111,67 @@ fn decode_public_key(field: &str, text: &str) -> AppResult<Vec<u8>> {
     crypto::b64_decode(text.trim())
         .ok()
         .filter(|k| k.len() == 32)
-        .ok_or_else(|| AppError::invalid(field, "public_key must be a 32-byte Ed25519 key in standard base64"))
+        .ok_or_else(|| {
+            AppError::invalid(
+                field,
+                "public_key must be a 32-byte Ed25519 key in standard base64",
+            )
+        })
 }
 
-fn insert_key(conn: &mut DbConn, org_id: i64, public_key: &[u8], valid_from: Micros, valid_until: Option<Micros>, now: Micros) -> AppResult<String> {
+fn insert_key(
+    conn: &mut DbConn,
+    org_id: i64,
+    public_key: &[u8],
+    valid_from: Micros,
+    valid_until: Option<Micros>,
+    now: Micros,
+) -> AppResult<String> {
     let key_id = key_id_for(public_key);
-    let exists: i64 = org_keys::table.filter(org_keys::key_id.eq(&key_id)).count().get_result(conn)?;
+    let exists: i64 = org_keys::table
+        .filter(org_keys::key_id.eq(&key_id))
+        .count()
+        .get_result(conn)?;
     if exists > 0 {
-        return Err(AppError::new(ErrorCode::AlreadyExists, format!("key {key_id} is already registered")).field("public_key"));
+        return Err(AppError::new(
+            ErrorCode::AlreadyExists,
+            format!("key {key_id} is already registered"),
+        )
+        .field("public_key"));
     }
     diesel::insert_into(org_keys::table)
-        .values(NewOrgKey { org_id, key_id: &key_id, public_key, valid_from, valid_until, created_at: now })
+        .values(NewOrgKey {
+            org_id,
+            key_id: &key_id,
+            public_key,
+            valid_from,
+            valid_until,
+            created_at: now,
+        })
         .execute(conn)?;
     Ok(key_id)
 }
 
 /// Creates an org without a signature: only for `fundtrail init`, which bootstraps the
 /// operator (there is no key to sign with yet). Returns the org id.
-pub fn bootstrap_org(conn: &mut DbConn, code: &str, name: &str, role: Role, public_key: &[u8], now: Micros) -> AppResult<i64> {
+pub fn bootstrap_org(
+    conn: &mut DbConn,
+    code: &str,
+    name: &str,
+    role: Role,
+    public_key: &[u8],
+    now: Micros,
+) -> AppResult<i64> {
     check_code("code", code)?;
     transaction(conn, |conn| {
         let id: i64 = diesel::insert_into(orgs::table)
-            .values(NewOrg { code, name, role: role.as_str(), parent_id: None, created_at: now })
+            .values(NewOrg {
+                code,
+                name,
+                role: role.as_str(),
+                parent_id: None,
+                created_at: now,
+            })
             .returning(orgs::id)
             .get_result(conn)?;
         insert_key(conn, id, public_key, now, None, now)?;
@@ -141,11 +180,22 @@ pub fn bootstrap_org(conn: &mut DbConn, code: &str, name: &str, role: Role, publ
 }
 
 /// Issues a token without a signature (bootstrap and local tools only).
-pub fn issue_token_local(conn: &mut DbConn, org_id: i64, label: &str, now: Micros) -> AppResult<(i64, String)> {
+pub fn issue_token_local(
+    conn: &mut DbConn,
+    org_id: i64,
+    label: &str,
+    now: Micros,
+) -> AppResult<(i64, String)> {
     let token = crypto::new_api_token();
     let digest = crypto::token_digest(&token);
     let id = diesel::insert_into(api_tokens::table)
-        .values(NewApiToken { org_id, token_sha256: &digest, label, created_at: now, revoked_at: None })
+        .values(NewApiToken {
+            org_id,
+            token_sha256: &digest,
+            label,
+            created_at: now,
+            revoked_at: None,
+        })
         .returning(api_tokens::id)
         .get_result(conn)?;
     Ok((id, token))
@@ -157,32 +207,67 @@ pub fn create(conn: &mut DbConn, v: &Verified, now: Micros) -> AppResult<OrgView
     let req: NewOrgRequest = v.payload_as()?;
     check_code("code", &req.code)?;
     check_text("name", &req.name, 100)?;
-    let key = req.public_key.as_deref().map(|k| decode_public_key("public_key", k)).transpose()?;
+    let key = req
+        .public_key
+        .as_deref()
+        .map(|k| decode_public_key("public_key", k))
+        .transpose()?;
     transaction(conn, |conn| {
         signing::record(conn, v, now)?;
         let parent = match &req.parent {
-            Some(p) => Some(find_org(conn, p).map_err(|_| AppError::new(ErrorCode::UnknownOrg, format!("parent org {p} is not registered")).field("parent"))?),
+            Some(p) => Some(find_org(conn, p).map_err(|_| {
+                AppError::new(
+                    ErrorCode::UnknownOrg,
+                    format!("parent org {p} is not registered"),
+                )
+                .field("parent")
+            })?),
             None => None,
         };
         if matches!(req.role, Role::FinanceBureau | Role::LocalOffice) {
             if let Some(p) = &parent {
-                if !matches!(Role::parse(&p.role), Some(Role::FinanceBureau | Role::LocalOffice)) {
-                    return Err(AppError::invalid("parent", format!("a {} sits below a finance bureau or local office, not a {}", req.role, p.role)));
+                if !matches!(
+                    Role::parse(&p.role),
+                    Some(Role::FinanceBureau | Role::LocalOffice)
+                ) {
+                    return Err(AppError::invalid(
+                        "parent",
+                        format!(
+                            "a {} sits below a finance bureau or local office, not a {}",
+                            req.role, p.role
+                        ),
+                    ));
                 }
             }
         }
-        let exists: i64 = orgs::table.filter(orgs::code.eq(&req.code)).count().get_result(conn)?;
+        let exists: i64 = orgs::table
+            .filter(orgs::code.eq(&req.code))
+            .count()
+            .get_result(conn)?;
         if exists > 0 {
-            return Err(AppError::new(ErrorCode::AlreadyExists, format!("org {} already exists", req.code)).field("code"));
+            return Err(AppError::new(
+                ErrorCode::AlreadyExists,
+                format!("org {} already exists", req.code),
+            )
+            .field("code"));
         }
         let id: i64 = diesel::insert_into(orgs::table)
-            .values(NewOrg { code: &req.code, name: &req.name, role: req.role.as_str(), parent_id: parent.as_ref().map(|p| p.id), created_at: now })
+            .values(NewOrg {
+                code: &req.code,
+                name: &req.name,
+                role: req.role.as_str(),
+                parent_id: parent.as_ref().map(|p| p.id),
+                created_at: now,
+            })
             .returning(orgs::id)
             .get_result(conn)?;
         if let Some(k) = &key {
             insert_key(conn, id, k, now, None, now)?;
         }
-        let row = orgs::table.find(id).select(OrgRow::as_select()).first(conn)?;
+        let row = orgs::table
+            .find(id)
+            .select(OrgRow::as_select())
+            .first(conn)?;
         let dir = Directory::load(conn)?;
         Ok(org_view(&dir, &row))
     })
@@ -191,7 +276,10 @@ pub fn create(conn: &mut DbConn, v: &Verified, now: Micros) -> AppResult<OrgView
 /// `GET /api/v1/orgs`.
 pub fn list(conn: &mut DbConn) -> AppResult<Vec<OrgView>> {
     let dir = Directory::load(conn)?;
-    let rows: Vec<OrgRow> = orgs::table.select(OrgRow::as_select()).order(orgs::code).load(conn)?;
+    let rows: Vec<OrgRow> = orgs::table
+        .select(OrgRow::as_select())
+        .order(orgs::code)
+        .load(conn)?;
     Ok(rows.iter().map(|o| org_view(&dir, o)).collect())
 }
 
@@ -205,7 +293,8 @@ pub fn get(conn: &mut DbConn, code: &str) -> AppResult<OrgView> {
 fn time_or_now(field: &str, text: Option<&str>, now: Micros) -> AppResult<Micros> {
     match text {
         None => Ok(now),
-        Some(t) => parse_time(t).ok_or_else(|| AppError::invalid(field, format!("{field} must be an RFC 3339 time"))),
+        Some(t) => parse_time(t)
+            .ok_or_else(|| AppError::invalid(field, format!("{field} must be an RFC 3339 time"))),
     }
 }
 
@@ -217,9 +306,16 @@ pub fn add_key(conn: &mut DbConn, v: &Verified, code: &str, now: Micros) -> AppR
     let key = decode_public_key("public_key", &req.public_key)?;
     // Never back-dated: a new key must not make old signatures it did not make look valid.
     let valid_from = time_or_now("valid_from", req.valid_from.as_deref(), now)?.max(now);
-    let valid_until = req.valid_until.as_deref().map(|t| time_or_now("valid_until", Some(t), now)).transpose()?;
+    let valid_until = req
+        .valid_until
+        .as_deref()
+        .map(|t| time_or_now("valid_until", Some(t), now))
+        .transpose()?;
     if valid_until.is_some_and(|u| u <= valid_from) {
-        return Err(AppError::invalid("valid_until", "valid_until must be after valid_from"));
+        return Err(AppError::invalid(
+            "valid_until",
+            "valid_until must be after valid_from",
+        ));
     }
     transaction(conn, |conn| {
         signing::record(conn, v, now)?;
@@ -233,7 +329,13 @@ pub fn add_key(conn: &mut DbConn, v: &Verified, code: &str, now: Micros) -> AppR
 }
 
 /// `POST /api/v1/orgs/{code}/keys/{key_id}/retire` (admin or the org itself).
-pub fn retire_key(conn: &mut DbConn, v: &Verified, code: &str, key_id: &str, now: Micros) -> AppResult<KeyView> {
+pub fn retire_key(
+    conn: &mut DbConn,
+    v: &Verified,
+    code: &str,
+    key_id: &str,
+    now: Micros,
+) -> AppResult<KeyView> {
     let org = find_org(conn, code)?;
     v.actor.require_admin_or_self(org.id)?;
     let req: RetireKeyRequest = v.payload_as()?;
@@ -269,11 +371,19 @@ pub fn keys(conn: &mut DbConn, code: Option<&str>) -> AppResult<Vec<KeyView>> {
         find_org(conn, c)?;
     }
     let dir = Directory::load(conn)?;
-    Ok(key_views(conn, &dir)?.into_iter().filter(|k| code.is_none_or(|c| k.org == c)).collect())
+    Ok(key_views(conn, &dir)?
+        .into_iter()
+        .filter(|k| code.is_none_or(|c| k.org == c))
+        .collect())
 }
 
 /// `POST /api/v1/orgs/{code}/tokens` (admin or the org itself).
-pub fn create_token(conn: &mut DbConn, v: &Verified, code: &str, now: Micros) -> AppResult<IssuedToken> {
+pub fn create_token(
+    conn: &mut DbConn,
+    v: &Verified,
+    code: &str,
+    now: Micros,
+) -> AppResult<IssuedToken> {
     let org = find_org(conn, code)?;
     v.actor.require_admin_or_self(org.id)?;
     let req: NewTokenRequest = v.payload_as()?;
@@ -281,7 +391,12 @@ pub fn create_token(conn: &mut DbConn, v: &Verified, code: &str, now: Micros) ->
     transaction(conn, |conn| {
         signing::record(conn, v, now)?;
         let (id, token) = issue_token_local(conn, org.id, &req.label, now)?;
-        Ok(IssuedToken { id, org: org.code.clone(), label: req.label.clone(), token })
+        Ok(IssuedToken {
+            id,
+            org: org.code.clone(),
+            label: req.label.clone(),
+            token,
+        })
     })
 }
 
@@ -296,7 +411,13 @@ pub fn list_tokens(conn: &mut DbConn, actor: &Actor, code: &str) -> AppResult<Ve
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|t| TokenView { id: t.id, org: org.code.clone(), label: t.label, created_at: format_micros(t.created_at), revoked_at: t.revoked_at.map(format_micros) })
+        .map(|t| TokenView {
+            id: t.id,
+            org: org.code.clone(),
+            label: t.label,
+            created_at: format_micros(t.created_at),
+            revoked_at: t.revoked_at.map(format_micros),
+        })
         .collect())
 }
 
@@ -312,9 +433,20 @@ pub fn revoke_token(conn: &mut DbConn, v: &Verified, id: i64, now: Micros) -> Ap
     transaction(conn, |conn| {
         signing::record(conn, v, now)?;
         if row.revoked_at.is_none() {
-            diesel::update(api_tokens::table.find(id)).set(api_tokens::revoked_at.eq(Some(now))).execute(conn)?;
+            diesel::update(api_tokens::table.find(id))
+                .set(api_tokens::revoked_at.eq(Some(now)))
+                .execute(conn)?;
         }
-        let org = orgs::table.find(row.org_id).select(orgs::code).first::<String>(conn)?;
-        Ok(TokenView { id, org, label: row.label.clone(), created_at: format_micros(row.created_at), revoked_at: Some(format_micros(row.revoked_at.unwrap_or(now))) })
+        let org = orgs::table
+            .find(row.org_id)
+            .select(orgs::code)
+            .first::<String>(conn)?;
+        Ok(TokenView {
+            id,
+            org,
+            label: row.label.clone(),
+            created_at: format_micros(row.created_at),
+            revoked_at: Some(format_micros(row.revoked_at.unwrap_or(now))),
+        })
     })
 }

@@ -56,7 +56,10 @@ fn default_minor_units(currency: &str) -> Option<u32> {
 fn view(dir: &Directory, p: ProgramRow) -> ProgramView {
     ProgramView {
         standard_amount: format_minor(p.standard_amount_minor, p.minor_units as u32),
-        owner: dir.org(p.owner_org_id).map(|o| o.code.clone()).unwrap_or_default(),
+        owner: dir
+            .org(p.owner_org_id)
+            .map(|o| o.code.clone())
+            .unwrap_or_default(),
         code: p.code,
         name: p.name,
         fiscal_year: p.fiscal_year,
@@ -74,25 +77,43 @@ pub fn create(conn: &mut DbConn, v: &Verified, now: Micros) -> AppResult<Program
     check_code("code", &req.code)?;
     check_text("name", &req.name, 100)?;
     if !(2000..=2200).contains(&req.fiscal_year) {
-        return Err(AppError::invalid("fiscal_year", "fiscal_year must be between 2000 and 2200"));
+        return Err(AppError::invalid(
+            "fiscal_year",
+            "fiscal_year must be between 2000 and 2200",
+        ));
     }
     let currency = req.currency.clone().unwrap_or_else(|| "CNY".into());
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(AppError::invalid("currency", "currency must be an ISO 4217 code such as CNY"));
+        return Err(AppError::invalid(
+            "currency",
+            "currency must be an ISO 4217 code such as CNY",
+        ));
     }
     let minor_units = match req.minor_units.or_else(|| default_minor_units(&currency)) {
         Some(m) if m <= 4 => m,
         Some(_) => return Err(AppError::invalid("minor_units", "minor_units must be 0-4")),
-        None => return Err(AppError::invalid("minor_units", format!("give minor_units for currency {currency}"))),
+        None => {
+            return Err(AppError::invalid(
+                "minor_units",
+                format!("give minor_units for currency {currency}"),
+            ))
+        }
     };
     let standard = parse_amount_lenient(&req.standard_amount, minor_units).map_err(|e| {
         AppError::new(ErrorCode::InvalidAmount, e.to_string()).field("standard_amount")
     })?;
     transaction(conn, |conn| {
         signing::record(conn, v, now)?;
-        let exists: i64 = programs::table.filter(programs::code.eq(&req.code)).count().get_result(conn)?;
+        let exists: i64 = programs::table
+            .filter(programs::code.eq(&req.code))
+            .count()
+            .get_result(conn)?;
         if exists > 0 {
-            return Err(AppError::new(ErrorCode::AlreadyExists, format!("program {} already exists", req.code)).field("code"));
+            return Err(AppError::new(
+                ErrorCode::AlreadyExists,
+                format!("program {} already exists", req.code),
+            )
+            .field("code"));
         }
         let id: i64 = diesel::insert_into(programs::table)
             .values(NewProgram {
@@ -108,7 +129,10 @@ pub fn create(conn: &mut DbConn, v: &Verified, now: Micros) -> AppResult<Program
             })
             .returning(programs::id)
             .get_result(conn)?;
-        let row = programs::table.find(id).select(ProgramRow::as_select()).first(conn)?;
+        let row = programs::table
+            .find(id)
+            .select(ProgramRow::as_select())
+            .first(conn)?;
         Ok(view(&Directory::load(conn)?, row))
     })
 }
@@ -116,7 +140,10 @@ pub fn create(conn: &mut DbConn, v: &Verified, now: Micros) -> AppResult<Program
 /// `GET /api/v1/programs`.
 pub fn list(conn: &mut DbConn) -> AppResult<Vec<ProgramView>> {
     let dir = Directory::load(conn)?;
-    let rows: Vec<ProgramRow> = programs::table.select(ProgramRow::as_select()).order(programs::code).load(conn)?;
+    let rows: Vec<ProgramRow> = programs::table
+        .select(ProgramRow::as_select())
+        .order(programs::code)
+        .load(conn)?;
     Ok(rows.into_iter().map(|p| view(&dir, p)).collect())
 }
 

@@ -127,30 +127,53 @@ pub struct RecipientPage {
 fn check_status(status: RecipientStatus, date: Option<&str>) -> Result<(), (&'static str, String)> {
     match (status, date) {
         (RecipientStatus::Active, _) => Ok(()),
-        (_, None) => Err(("status_date", format!("a {status} recipient needs the status_date"))),
-        (_, Some(d)) if parse_date(d).is_none() => Err(("status_date", format!("`{d}` is not a date in the form YYYY-MM-DD"))),
+        (_, None) => Err((
+            "status_date",
+            format!("a {status} recipient needs the status_date"),
+        )),
+        (_, Some(d)) if parse_date(d).is_none() => Err((
+            "status_date",
+            format!("`{d}` is not a date in the form YYYY-MM-DD"),
+        )),
         _ => Ok(()),
     }
 }
 
 fn bank_account_ok(account: &str) -> bool {
     let digits = account.chars().filter(char::is_ascii_alphanumeric).count();
-    (6..=34).contains(&digits) && account.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
+    (6..=34).contains(&digits)
+        && account
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
 }
 
 /// `POST /api/v1/recipients` (a local office registers its own recipients).
-pub fn register(conn: &mut DbConn, keys: &PersonalDataKeys, v: &Verified, now: Micros) -> AppResult<Registered> {
+pub fn register(
+    conn: &mut DbConn,
+    keys: &PersonalDataKeys,
+    v: &Verified,
+    now: Micros,
+) -> AppResult<Registered> {
     v.actor.require(&[Role::LocalOffice])?;
     let req: RegisterRequest = v.payload_as()?;
     if req.recipients.is_empty() || req.recipients.len() > REGISTER_BATCH_MAX {
-        return Err(AppError::new(ErrorCode::BatchTooLarge, format!("send 1-{REGISTER_BATCH_MAX} recipients per request")).field("recipients"));
+        return Err(AppError::new(
+            ErrorCode::BatchTooLarge,
+            format!("send 1-{REGISTER_BATCH_MAX} recipients per request"),
+        )
+        .field("recipients"));
     }
     let mut problems = Vec::new();
     let mut rows = Vec::with_capacity(req.recipients.len());
     let mut seen = HashSet::new();
     for (i, r) in req.recipients.iter().enumerate() {
         let mut bad = |code, field: &str, message: String| {
-            problems.push(Problem { error: code, message, field: Some(field.into()), item: Some(i) })
+            problems.push(Problem {
+                error: code,
+                message,
+                field: Some(field.into()),
+                item: Some(i),
+            })
         };
         let id = match idcard::validate(&r.id_number) {
             Ok(id) => id,
@@ -163,7 +186,11 @@ pub fn register(conn: &mut DbConn, keys: &PersonalDataKeys, v: &Verified, now: M
             bad(ErrorCode::InvalidField, "name", e.first.message);
         }
         if !bank_account_ok(&r.bank_account) {
-            bad(ErrorCode::InvalidField, "bank_account", "bank_account must be 6-34 letters or digits (spaces and dashes allowed)".into());
+            bad(
+                ErrorCode::InvalidField,
+                "bank_account",
+                "bank_account must be 6-34 letters or digits (spaces and dashes allowed)".into(),
+            );
         }
         if let Some(name) = &r.bank_name {
             if let Err(e) = check_text("bank_name", name, 64) {
@@ -176,10 +203,19 @@ pub fn register(conn: &mut DbConn, keys: &PersonalDataKeys, v: &Verified, now: M
         }
         let pseudonym = keys.pseudonym(&id);
         if !seen.insert(pseudonym.clone()) {
-            bad(ErrorCode::DuplicateRecipient, "id_number", "the same ID number appears twice in this request".into());
+            bad(
+                ErrorCode::DuplicateRecipient,
+                "id_number",
+                "the same ID number appears twice in this request".into(),
+            );
             continue;
         }
-        let personal = PersonalData { name: r.name.clone(), id_number: id, bank_account: r.bank_account.clone(), bank_name: r.bank_name.clone() };
+        let personal = PersonalData {
+            name: r.name.clone(),
+            id_number: id,
+            bank_account: r.bank_account.clone(),
+            bank_name: r.bank_name.clone(),
+        };
         let plain = serde_json::to_vec(&personal).expect("personal data serializes");
         rows.push(NewRecipient {
             personal_data: keys.seal(&pseudonym, &plain),
@@ -187,7 +223,11 @@ pub fn register(conn: &mut DbConn, keys: &PersonalDataKeys, v: &Verified, now: M
             pseudonym,
             home_org_id: v.actor.org_id,
             status: status.as_str().into(),
-            status_date: if status == RecipientStatus::Active { None } else { r.status_date.clone() },
+            status_date: if status == RecipientStatus::Active {
+                None
+            } else {
+                r.status_date.clone()
+            },
             created_at: now,
             updated_at: now,
         });
@@ -219,7 +259,9 @@ pub fn register(conn: &mut DbConn, keys: &PersonalDataKeys, v: &Verified, now: M
         }
         for chunk in rows.chunks(2000) {
             match conn {
-                DbConn::Sqlite(c) => diesel::insert_into(recipients::table).values(chunk).execute(c)?,
+                DbConn::Sqlite(c) => diesel::insert_into(recipients::table)
+                    .values(chunk)
+                    .execute(c)?,
             };
         }
         Ok(Registered { pseudonyms })
@@ -238,7 +280,10 @@ fn find(conn: &mut DbConn, pseudonym: &str) -> AppResult<RecipientRow> {
 fn view(dir: &Directory, r: &RecipientRow) -> RecipientView {
     RecipientView {
         pseudonym: r.pseudonym.clone(),
-        home_office: dir.org(r.home_org_id).map(|o| o.code.clone()).unwrap_or_default(),
+        home_office: dir
+            .org(r.home_org_id)
+            .map(|o| o.code.clone())
+            .unwrap_or_default(),
         status: RecipientStatus::parse(&r.status).unwrap_or(RecipientStatus::Suspended),
         status_date: r.status_date.clone(),
         registered_at: format_micros(r.created_at),
@@ -246,19 +291,35 @@ fn view(dir: &Directory, r: &RecipientRow) -> RecipientView {
 }
 
 /// `POST /api/v1/recipients/{pseudonym}/status` (the home office).
-pub fn set_status(conn: &mut DbConn, v: &Verified, pseudonym: &str, now: Micros) -> AppResult<RecipientView> {
+pub fn set_status(
+    conn: &mut DbConn,
+    v: &Verified,
+    pseudonym: &str,
+    now: Micros,
+) -> AppResult<RecipientView> {
     v.actor.require(&[Role::LocalOffice])?;
     let req: StatusRequest = v.payload_as()?;
-    check_status(req.status, req.status_date.as_deref()).map_err(|(f, m)| AppError::invalid(f, m))?;
+    check_status(req.status, req.status_date.as_deref())
+        .map_err(|(f, m)| AppError::invalid(f, m))?;
     let row = find(conn, pseudonym)?;
     if row.home_org_id != v.actor.org_id {
-        return Err(AppError::forbidden("only the recipient's home office may change their status"));
+        return Err(AppError::forbidden(
+            "only the recipient's home office may change their status",
+        ));
     }
     transaction(conn, |conn| {
         signing::record(conn, v, now)?;
-        let date = if req.status == RecipientStatus::Active { None } else { req.status_date.clone() };
+        let date = if req.status == RecipientStatus::Active {
+            None
+        } else {
+            req.status_date.clone()
+        };
         diesel::update(recipients::table.find(row.id))
-            .set((recipients::status.eq(req.status.as_str()), recipients::status_date.eq(date), recipients::updated_at.eq(now)))
+            .set((
+                recipients::status.eq(req.status.as_str()),
+                recipients::status_date.eq(date),
+                recipients::updated_at.eq(now),
+            ))
             .execute(conn)?;
         let row = find(conn, pseudonym)?;
         Ok(view(&Directory::load(conn)?, &row))
@@ -266,15 +327,29 @@ pub fn set_status(conn: &mut DbConn, v: &Verified, pseudonym: &str, now: Micros)
 }
 
 /// `POST /api/v1/recipients/resolve` (a local office, for its own recipients).
-pub fn resolve(conn: &mut DbConn, keys: &PersonalDataKeys, actor: &Actor, req: &ResolveRequest) -> AppResult<Resolved> {
+pub fn resolve(
+    conn: &mut DbConn,
+    keys: &PersonalDataKeys,
+    actor: &Actor,
+    req: &ResolveRequest,
+) -> AppResult<Resolved> {
     actor.require(&[Role::LocalOffice])?;
     if req.id_numbers.len() > REGISTER_BATCH_MAX {
-        return Err(AppError::new(ErrorCode::BatchTooLarge, format!("resolve at most {REGISTER_BATCH_MAX} ID numbers per request")).field("id_numbers"));
+        return Err(AppError::new(
+            ErrorCode::BatchTooLarge,
+            format!("resolve at most {REGISTER_BATCH_MAX} ID numbers per request"),
+        )
+        .field("id_numbers"));
     }
     let mut candidates = Vec::with_capacity(req.id_numbers.len());
     for (i, id) in req.id_numbers.iter().enumerate() {
         let id = idcard::validate(id).map_err(|e| {
-            AppError::from(Problem { error: ErrorCode::InvalidIdNumber, message: e.to_string(), field: Some("id_numbers".into()), item: Some(i) })
+            AppError::from(Problem {
+                error: ErrorCode::InvalidIdNumber,
+                message: e.to_string(),
+                field: Some("id_numbers".into()),
+                item: Some(i),
+            })
         })?;
         candidates.push(keys.pseudonym(&id));
     }
@@ -285,24 +360,50 @@ pub fn resolve(conn: &mut DbConn, keys: &PersonalDataKeys, actor: &Actor, req: &
         .load::<String>(conn)?
         .into_iter()
         .collect();
-    Ok(Resolved { pseudonyms: candidates.into_iter().map(|p| own.contains(&p).then_some(p)).collect() })
+    Ok(Resolved {
+        pseudonyms: candidates
+            .into_iter()
+            .map(|p| own.contains(&p).then_some(p))
+            .collect(),
+    })
 }
 
 /// `GET /api/v1/recipients`.
-pub fn list(conn: &mut DbConn, actor: &Actor, filter: &RecipientFilter) -> AppResult<RecipientPage> {
+pub fn list(
+    conn: &mut DbConn,
+    actor: &Actor,
+    filter: &RecipientFilter,
+) -> AppResult<RecipientPage> {
     let dir = Directory::load(conn)?;
     let limit = filter.limit.unwrap_or(100);
     if !(1..=LIST_PAGE_MAX).contains(&limit) {
-        return Err(AppError::new(ErrorCode::InvalidQuery, format!("limit must be 1-{LIST_PAGE_MAX}")).field("limit"));
+        return Err(AppError::new(
+            ErrorCode::InvalidQuery,
+            format!("limit must be 1-{LIST_PAGE_MAX}"),
+        )
+        .field("limit"));
     }
-    let mut q = recipients::table.select(RecipientRow::as_select()).order(recipients::pseudonym).limit(limit + 1).into_boxed();
+    let mut q = recipients::table
+        .select(RecipientRow::as_select())
+        .order(recipients::pseudonym)
+        .limit(limit + 1)
+        .into_boxed();
     let org_id = match &filter.org {
-        Some(code) => Some(dir.org_by_code(code).ok_or_else(|| AppError::new(ErrorCode::InvalidQuery, format!("unknown org {code}")).field("org"))?.id),
+        Some(code) => Some(
+            dir.org_by_code(code)
+                .ok_or_else(|| {
+                    AppError::new(ErrorCode::InvalidQuery, format!("unknown org {code}"))
+                        .field("org")
+                })?
+                .id,
+        ),
         None => None,
     };
     if actor.role == Role::LocalOffice {
         if org_id.is_some_and(|o| o != actor.org_id) {
-            return Err(AppError::forbidden("a local office sees only its own recipients"));
+            return Err(AppError::forbidden(
+                "a local office sees only its own recipients",
+            ));
         }
         q = q.filter(recipients::home_org_id.eq(actor.org_id));
     } else if let Some(o) = org_id {
@@ -318,7 +419,11 @@ pub fn list(conn: &mut DbConn, actor: &Actor, filter: &RecipientFilter) -> AppRe
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     Ok(RecipientPage {
-        next_cursor: if more { rows.last().map(|r| r.pseudonym.clone()) } else { None },
+        next_cursor: if more {
+            rows.last().map(|r| r.pseudonym.clone())
+        } else {
+            None
+        },
         recipients: rows.iter().map(|r| view(&dir, r)).collect(),
     })
 }
@@ -327,7 +432,9 @@ pub fn list(conn: &mut DbConn, actor: &Actor, filter: &RecipientFilter) -> AppRe
 pub fn get(conn: &mut DbConn, actor: &Actor, pseudonym: &str) -> AppResult<RecipientView> {
     let row = find(conn, pseudonym)?;
     if actor.role == Role::LocalOffice && row.home_org_id != actor.org_id {
-        return Err(AppError::forbidden("a local office sees only its own recipients"));
+        return Err(AppError::forbidden(
+            "a local office sees only its own recipients",
+        ));
     }
     Ok(view(&Directory::load(conn)?, &row))
 }
@@ -338,7 +445,14 @@ pub const REASON_CHARS_MAX: usize = 500;
 
 /// `GET /api/v1/recipients/{pseudonym}/personal-data?reason=…`: the home office or an
 /// inspector, with a reason; the read is logged before the data is returned.
-pub fn read_personal(conn: &mut DbConn, keys: &PersonalDataKeys, actor: &Actor, pseudonym: &str, reason: &str, now: Micros) -> AppResult<PersonalData> {
+pub fn read_personal(
+    conn: &mut DbConn,
+    keys: &PersonalDataKeys,
+    actor: &Actor,
+    pseudonym: &str,
+    reason: &str,
+    now: Micros,
+) -> AppResult<PersonalData> {
     actor.require(&[Role::LocalOffice, Role::Inspector])?;
     let reason = reason.trim();
     let n = reason.chars().count();
@@ -347,15 +461,28 @@ pub fn read_personal(conn: &mut DbConn, keys: &PersonalDataKeys, actor: &Actor, 
     }
     let row = find(conn, pseudonym)?;
     if actor.role == Role::LocalOffice && row.home_org_id != actor.org_id {
-        return Err(AppError::forbidden("a local office may read only its own recipients' personal data"));
+        return Err(AppError::forbidden(
+            "a local office may read only its own recipients' personal data",
+        ));
     }
     let plain = keys
         .open(&row.pseudonym, &row.personal_data)
-        .ok_or_else(|| AppError::internal(format!("personal data of {pseudonym} does not decrypt: wrong master key or altered row")))?;
-    let data: PersonalData = serde_json::from_slice(&plain).map_err(|_| AppError::internal("personal data is unreadable"))?;
+        .ok_or_else(|| {
+            AppError::internal(format!(
+                "personal data of {pseudonym} does not decrypt: wrong master key or altered row"
+            ))
+        })?;
+    let data: PersonalData = serde_json::from_slice(&plain)
+        .map_err(|_| AppError::internal("personal data is unreadable"))?;
     transaction(conn, |conn| {
         diesel::insert_into(personal_data_reads::table)
-            .values(NewPersonalDataRead { recipient_id: row.id, org_id: actor.org_id, token_id: actor.token_id, reason, read_at: now })
+            .values(NewPersonalDataRead {
+                recipient_id: row.id,
+                org_id: actor.org_id,
+                token_id: actor.token_id,
+                reason,
+                read_at: now,
+            })
             .execute(conn)?;
         Ok(())
     })?;
@@ -363,16 +490,33 @@ pub fn read_personal(conn: &mut DbConn, keys: &PersonalDataKeys, actor: &Actor, 
 }
 
 /// `GET /api/v1/recipients/{pseudonym}/access-log`: admin, inspectors and the home office.
-pub fn access_log(conn: &mut DbConn, actor: &Actor, pseudonym: &str) -> AppResult<Vec<AccessLogEntry>> {
+pub fn access_log(
+    conn: &mut DbConn,
+    actor: &Actor,
+    pseudonym: &str,
+) -> AppResult<Vec<AccessLogEntry>> {
     let row = find(conn, pseudonym)?;
     if !(matches!(actor.role, Role::Admin | Role::Inspector) || actor.org_id == row.home_org_id) {
-        return Err(AppError::forbidden("only admins, inspectors and the home office may see this log"));
+        return Err(AppError::forbidden(
+            "only admins, inspectors and the home office may see this log",
+        ));
     }
     let rows: Vec<(String, String, i64)> = personal_data_reads::table
         .inner_join(orgs::table.on(orgs::id.eq(personal_data_reads::org_id)))
         .filter(personal_data_reads::recipient_id.eq(row.id))
-        .select((orgs::code, personal_data_reads::reason, personal_data_reads::read_at))
+        .select((
+            orgs::code,
+            personal_data_reads::reason,
+            personal_data_reads::read_at,
+        ))
         .order(personal_data_reads::id)
         .load(conn)?;
-    Ok(rows.into_iter().map(|(org, reason, at)| AccessLogEntry { org, reason, read_at: format_micros(at) }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(org, reason, at)| AccessLogEntry {
+            org,
+            reason,
+            read_at: format_micros(at),
+        })
+        .collect())
 }

@@ -1,0 +1,46 @@
+//! The demo loads once, verifies, balances, and leaves each org's credentials next to the
+//! database.
+
+use fundtrail::ledger::read::{balances, Directory};
+use fundtrail::ledger::verify::{verify, DbCopy};
+use std::path::PathBuf;
+
+#[test]
+fn the_demo_loads_once_verifies_and_balances() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("data/fundtrail.db");
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/demo");
+    let first = fundtrail::demo::load(&db, &fixtures).unwrap();
+    assert!(first.loaded);
+    assert_eq!((first.orgs, first.recipients), (16, 320));
+    // budget + 14 allocations + 317 payments + a reversal and its re-payment
+    assert_eq!(first.entries, 1 + 14 + 317 + 2);
+    let again = fundtrail::demo::load(&db, &fixtures).unwrap();
+    assert!(!again.loaded);
+    let mut conn = fundtrail::config::open_existing(&db).unwrap();
+    let report = verify(&mut DbCopy::new(&mut conn), &mut |_| {}).unwrap();
+    assert!(report.ok(), "{:?}", report.failure);
+    assert_eq!(report.entries_checked, first.entries);
+
+    let dir_ = Directory::load(&mut conn).unwrap();
+    let rows = balances(&mut conn, &dir_, Some(fundtrail::demo::PROGRAM), None).unwrap();
+    let town = rows.iter().find(|b| b.org == "TWN-AP-CG").unwrap();
+    assert_eq!(
+        (
+            town.received.as_str(),
+            town.disbursed.as_str(),
+            town.held.as_str()
+        ),
+        ("31000.00", "28860.00", "2140.00")
+    );
+    let prov = rows.iter().find(|b| b.org == "FIN-PROV").unwrap();
+    assert_eq!(prov.received, "3600000.00");
+    for org in ["FIN-PROV", "TWN-AP-CG", "AUDIT-PROV"] {
+        let creds = dir.path().join("data/demo").join(org);
+        assert!(
+            creds.join("token").is_file() && creds.join("key").is_file(),
+            "{org}"
+        );
+        assert!(fundtrail::crypto::SigningKey::load(&creds.join("key")).is_ok());
+    }
+}

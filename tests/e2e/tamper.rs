@@ -1,0 +1,272 @@
+//! Tampering: the database refuses to rewrite the ledger, and if someone drops the triggers
+//! and changes any byte of an entry anyway, `fundtrail verify` fails at that entry.
+
+use clap::Parser as _;
+use diesel::connection::SimpleConnection as _;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Binary, Text};
+use fundtrail::cli::{run, Cli};
+use fundtrail_e2e::Tree;
+use std::process::ExitCode;
+
+fn raw(t: &Tree) -> SqliteConnection {
+    let mut c = SqliteConnection::establish(t.app.db_path.to_str().unwrap()).unwrap();
+    c.batch_execute("PRAGMA foreign_keys = OFF; PRAGMA busy_timeout = 10000;")
+        .unwrap();
+    c
+}
+
+#[derive(QueryableByName)]
+struct TextValue {
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    v: Option<String>,
+}
+#[derive(QueryableByName)]
+struct BlobValue {
+    #[diesel(sql_type = Binary)]
+    v: Vec<u8>,
+}
+#[derive(QueryableByName)]
+struct IntValue {
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    v: Option<i64>,
+}
+
+fn verify_fails_at(t: &Tree, seq: i64, what: &str) {
+    let report = t.app.verify_db();
+    let failure = report
+        .failure
+        .unwrap_or_else(|| panic!("{what}: verify passed a tampered ledger"));
+    assert_eq!(
+        failure.seq, seq,
+        "{what}: failed at #{} ({})",
+        failure.seq, failure.reason
+    );
+}
+
+#[test]
+fn the_database_refuses_update_and_delete_of_ledger_rows() {
+    let t = Tree::build();
+    let mut c = raw(&t);
+    for sql in [
+        "UPDATE ledger_entries SET memo = 'x' WHERE seq = 1",
+        "DELETE FROM ledger_entries WHERE seq = 1",
+        "UPDATE submissions SET nonce = 'x' WHERE id = 1",
+        "DELETE FROM submissions",
+        "UPDATE programs SET name = 'x'",
+        "UPDATE orgs SET code = 'X' WHERE code = 'TOWN'",
+    ] {
+        let err = diesel::sql_query(sql).execute(&mut c).unwrap_err();
+        assert!(
+            err.to_string().contains("append-only") || err.to_string().contains("permanent"),
+            "{sql}: {err}"
+        );
+    }
+    assert!(t.app.verify_db().ok());
+}
+
+#[test]
+fn changing_any_byte_of_a_stored_entry_makes_verify_fail_at_that_entry() {
+    let t = Tree::build();
+    let bodies: Vec<_> = (0..6)
+        .map(|i| t.payment(i, "100.00", &format!("REF-{i}")).memo("monthly"))
+        .collect();
+    let out = t.app.append(&t.town, bodies).unwrap();
+    t.app
+        .append(&t.town, vec![t.payment(7, "5.00", "LAST")])
+        .unwrap();
+    let seq = out.first_seq + 2; // an entry in the middle of a multi-entry batch
+    let mut c = raw(&t);
+    c.batch_execute(
+        "DROP TRIGGER ledger_entries_no_update; DROP TRIGGER ledger_entries_no_delete;",
+    )
+    .unwrap();
+    let mut changes = 0;
+
+    for col in [
+        "kind",
+        "period",
+        "to_recipient",
+        "reference",
+        "memo",
+        "value_date",
+    ] {
+        let original: TextValue = diesel::sql_query(format!(
+            "SELECT {col} AS v FROM ledger_entries WHERE seq = ?"
+        ))
+        .bind::<BigInt, _>(seq)
+        .get_result(&mut c)
+        .unwrap();
+        let original = original.v.unwrap();
+        for pos in 0..original.len() {
+            let mut bytes = original.clone().into_bytes();
+            bytes[pos] ^= 0x01;
+            let Ok(changed) = String::from_utf8(bytes) else {
+                continue;
+            };
+            let update =
+                diesel::sql_query(format!("UPDATE ledger_entries SET {col} = ? WHERE seq = ?"))
+                    .bind::<Text, _>(&changed)
+                    .bind::<BigInt, _>(seq)
+                    .execute(&mut c);
+            if update.is_err() {
+                continue; // a CHECK constraint refused the change: nothing to detect
+            }
+            verify_fails_at(&t, seq, &format!("{col} byte {pos}"));
+            diesel::sql_query(format!("UPDATE ledger_entries SET {col} = ? WHERE seq = ?"))
+                .bind::<Text, _>(&original)
+                .bind::<BigInt, _>(seq)
+                .execute(&mut c)
+                .unwrap();
+            changes += 1;
+        }
+    }
+    for col in ["prev_hash", "hash"] {
+        let original: BlobValue = diesel::sql_query(format!(
+            "SELECT {col} AS v FROM ledger_entries WHERE seq = ?"
+        ))
+        .bind::<BigInt, _>(seq)
+        .get_result(&mut c)
+        .unwrap();
+        for pos in 0..original.v.len() {
+            let mut bytes = original.v.clone();
+            bytes[pos] ^= 0x80;
+            diesel::sql_query(format!("UPDATE ledger_entries SET {col} = ? WHERE seq = ?"))
+                .bind::<Binary, _>(&bytes)
+                .bind::<BigInt, _>(seq)
+                .execute(&mut c)
+                .unwrap();
+            verify_fails_at(&t, seq, &format!("{col} byte {pos}"));
+            diesel::sql_query(format!("UPDATE ledger_entries SET {col} = ? WHERE seq = ?"))
+                .bind::<Binary, _>(&original.v)
+                .bind::<BigInt, _>(seq)
+                .execute(&mut c)
+                .unwrap();
+            changes += 1;
+        }
+    }
+    let other_submission = out.first_seq; // any other id works; use the previous batch's
+    for (col, values) in [
+        ("amount_minor", vec![1, -1]),
+        ("recorded_at", vec![1, -1]),
+        ("source_seq", vec![-1, -2]),
+        ("author_org_id", vec![1, -1]),
+        ("from_org_id", vec![1, -1]),
+        ("program_id", vec![1]),
+        ("submission_id", vec![-1, -other_submission]),
+    ] {
+        let original: IntValue = diesel::sql_query(format!(
+            "SELECT {col} AS v FROM ledger_entries WHERE seq = ?"
+        ))
+        .bind::<BigInt, _>(seq)
+        .get_result(&mut c)
+        .unwrap();
+        let original = original.v.unwrap();
+        for delta in values {
+            let changed = original + delta;
+            if diesel::sql_query(format!("UPDATE ledger_entries SET {col} = ? WHERE seq = ?"))
+                .bind::<BigInt, _>(changed)
+                .bind::<BigInt, _>(seq)
+                .execute(&mut c)
+                .is_err()
+            {
+                continue;
+            }
+            verify_fails_at(&t, seq, &format!("{col} {original} -> {changed}"));
+            diesel::sql_query(format!("UPDATE ledger_entries SET {col} = ? WHERE seq = ?"))
+                .bind::<BigInt, _>(original)
+                .bind::<BigInt, _>(seq)
+                .execute(&mut c)
+                .unwrap();
+            changes += 1;
+        }
+    }
+    // A payment quietly redirected to an org, or an entry deleted or renumbered.
+    diesel::sql_query("UPDATE ledger_entries SET to_org_id = 2 WHERE seq = ?")
+        .bind::<BigInt, _>(seq)
+        .execute(&mut c)
+        .unwrap();
+    verify_fails_at(&t, seq, "to_org_id set");
+    diesel::sql_query("UPDATE ledger_entries SET to_org_id = NULL WHERE seq = ?")
+        .bind::<BigInt, _>(seq)
+        .execute(&mut c)
+        .unwrap();
+    diesel::sql_query("UPDATE ledger_entries SET seq = 1000000 WHERE seq = ?")
+        .bind::<BigInt, _>(seq)
+        .execute(&mut c)
+        .unwrap();
+    verify_fails_at(&t, seq, "seq renumbered");
+    diesel::sql_query("UPDATE ledger_entries SET seq = ? WHERE seq = 1000000")
+        .bind::<BigInt, _>(seq)
+        .execute(&mut c)
+        .unwrap();
+    assert!(changes >= 120, "only {changes} changes tried");
+    assert!(t.app.verify_db().ok(), "restored ledger verifies again");
+
+    // The CLI says so with its exit code, from the file and from the server.
+    let db = t.app.db_path.to_str().unwrap().to_string();
+    let verify = |args: &[&str]| run(Cli::parse_from(args)).unwrap();
+    assert_eq!(
+        verify(&["fundtrail", "--db", &db, "verify"]),
+        ExitCode::SUCCESS
+    );
+    diesel::sql_query("UPDATE ledger_entries SET amount_minor = amount_minor - 1 WHERE seq = ?")
+        .bind::<BigInt, _>(seq)
+        .execute(&mut c)
+        .unwrap();
+    assert_eq!(
+        verify(&["fundtrail", "--db", &db, "verify"]),
+        ExitCode::FAILURE
+    );
+    assert_eq!(
+        verify(&[
+            "fundtrail",
+            "verify",
+            "--server",
+            &t.app.base,
+            "--token",
+            &t.auditor.token
+        ]),
+        ExitCode::FAILURE
+    );
+}
+
+#[test]
+fn a_forged_signature_or_swapped_key_fails_verification_at_the_batch() {
+    let t = Tree::build();
+    let out = t
+        .app
+        .append(
+            &t.town,
+            (0..3)
+                .map(|i| t.payment(i, "1.00", &format!("S-{i}")))
+                .collect(),
+        )
+        .unwrap();
+    let mut c = raw(&t);
+    c.batch_execute("DROP TRIGGER submissions_no_update;")
+        .unwrap();
+    let sub = format!(
+        "(SELECT submission_id FROM ledger_entries WHERE seq = {})",
+        out.first_seq
+    );
+    diesel::sql_query(format!(
+        "UPDATE submissions SET signature = randomblob(64) WHERE id = {sub}"
+    ))
+    .execute(&mut c)
+    .unwrap();
+    verify_fails_at(&t, out.first_seq, "signature replaced");
+    let mut c2 = raw(&t);
+    let forger = fundtrail::crypto::SigningKey::generate("TOWN");
+    c2.batch_execute("DROP TRIGGER org_keys_public_key_fixed;")
+        .unwrap();
+    diesel::sql_query(format!(
+        "UPDATE org_keys SET public_key = ? WHERE key_id = '{}'",
+        t.town.key.key_id
+    ))
+    .bind::<Binary, _>(forger.public_key())
+    .execute(&mut c2)
+    .unwrap();
+    let report = t.app.verify_db();
+    assert!(!report.ok());
+}
