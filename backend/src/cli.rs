@@ -162,25 +162,8 @@ pub enum Command {
     Disburse {
         #[command(flatten)]
         remote: Remote,
-        #[arg(long)]
-        program: String,
-        #[arg(long)]
-        period: String,
-        /// The allocation you pay from.
-        #[arg(long)]
-        source: i64,
-        /// Roster: id_number (or recipient), amount, optional reference and memo.
-        #[arg(long)]
-        roster: PathBuf,
-        /// Business date of the payments, YYYY-MM-DD (default today).
-        #[arg(long)]
-        value_date: Option<String>,
-        /// Entries per signed batch.
-        #[arg(long, default_value_t = 5000)]
-        batch_size: usize,
-        /// Skip roster lines before this one (to resume after a failed batch).
-        #[arg(long, default_value_t = 0)]
-        from_line: u64,
+        #[command(flatten)]
+        args: DisburseArgs,
     },
     /// Reverse (void) an entry you wrote that nothing has drawn on.
     Reverse {
@@ -223,6 +206,30 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `disburse` pays and how.
+#[derive(Args, Debug, Clone)]
+pub struct DisburseArgs {
+    #[arg(long)]
+    pub program: String,
+    #[arg(long)]
+    pub period: String,
+    /// The allocation you pay from.
+    #[arg(long)]
+    pub source: i64,
+    /// Roster: id_number (or recipient), amount, optional reference and memo.
+    #[arg(long)]
+    pub roster: PathBuf,
+    /// Business date of the payments, YYYY-MM-DD (default today).
+    #[arg(long)]
+    pub value_date: Option<String>,
+    /// Entries per signed batch.
+    #[arg(long, default_value_t = 5000)]
+    pub batch_size: usize,
+    /// Skip roster lines before this one (to resume after a failed batch).
+    #[arg(long, default_value_t = 0)]
+    pub from_line: u64,
 }
 
 /// Fields every single-entry command takes.
@@ -384,6 +391,15 @@ fn canonical_amount(p: &ProgramView, text: &str) -> AppResult<String> {
         .map_err(|e| AppError::new(ErrorCode::InvalidAmount, e.to_string()).field("amount"))
 }
 
+/// Signs and posts `payload` to `path` as the remote's org and prints the JSON answer.
+fn post_and_print(remote: &Remote, path: &str, payload: Value) -> AppResult<ExitCode> {
+    let out: Value = remote
+        .client()?
+        .post_signed(path, &remote.signing_key()?, payload)?;
+    print_json(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_json(v: &impl serde::Serialize) {
     println!("{}", serde_json::to_string_pretty(v).expect("serializable"));
 }
@@ -436,16 +452,17 @@ fn progress(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-fn disburse(
-    remote: &Remote,
-    program_code: &str,
-    period: &str,
-    source: i64,
-    roster: &PathBuf,
-    value_date: Option<String>,
-    batch_size: usize,
-    from_line: u64,
-) -> AppResult<ExitCode> {
+fn disburse(remote: &Remote, a: &DisburseArgs) -> AppResult<ExitCode> {
+    let DisburseArgs {
+        program: program_code,
+        period,
+        source,
+        roster,
+        value_date,
+        batch_size,
+        from_line,
+    } = a.clone();
+    let (period, roster) = (period.as_str(), &roster);
     if !(1..=BATCH_ENTRIES_MAX).contains(&batch_size) {
         return Err(AppError::invalid(
             "batch_size",
@@ -454,7 +471,7 @@ fn disburse(
     }
     let client = remote.client()?;
     let key = remote.signing_key()?;
-    let p = program(&client, program_code)?;
+    let p = program(&client, &program_code)?;
     let file = std::fs::File::open(roster).map_err(|e| {
         AppError::invalid("roster", format!("cannot open {}: {e}", roster.display()))
     })?;
@@ -752,15 +769,11 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
             role,
             parent,
             public_key,
-        }) => {
-            let out: Value = remote.client()?.post_signed(
-                "/api/v1/orgs",
-                &remote.signing_key()?,
-                json!({"code": code, "name": name, "role": role, "parent": parent, "public_key": public_key}),
-            )?;
-            print_json(&out);
-            Ok(ExitCode::SUCCESS)
-        }
+        }) => post_and_print(
+            &remote,
+            "/api/v1/orgs",
+            json!({"code": code, "name": name, "role": role, "parent": parent, "public_key": public_key}),
+        ),
         Command::Org(OrgCommand::List { remote }) => {
             let out: Value = remote.client()?.get("/api/v1/orgs", &[])?;
             print_json(&out);
@@ -770,37 +783,25 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
             remote,
             org,
             public_key,
-        }) => {
-            let out: Value = remote.client()?.post_signed(
-                &format!("/api/v1/orgs/{org}/keys"),
-                &remote.signing_key()?,
-                json!({"public_key": public_key}),
-            )?;
-            print_json(&out);
-            Ok(ExitCode::SUCCESS)
-        }
+        }) => post_and_print(
+            &remote,
+            &format!("/api/v1/orgs/{org}/keys"),
+            json!({"public_key": public_key}),
+        ),
         Command::Key(KeyCommand::Retire {
             remote,
             org,
             key_id,
-        }) => {
-            let out: Value = remote.client()?.post_signed(
-                &format!("/api/v1/orgs/{org}/keys/{key_id}/retire"),
-                &remote.signing_key()?,
-                json!({}),
-            )?;
-            print_json(&out);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Token(TokenCommand::Create { remote, org, label }) => {
-            let out: Value = remote.client()?.post_signed(
-                &format!("/api/v1/orgs/{org}/tokens"),
-                &remote.signing_key()?,
-                json!({"label": label}),
-            )?;
-            print_json(&out);
-            Ok(ExitCode::SUCCESS)
-        }
+        }) => post_and_print(
+            &remote,
+            &format!("/api/v1/orgs/{org}/keys/{key_id}/retire"),
+            json!({}),
+        ),
+        Command::Token(TokenCommand::Create { remote, org, label }) => post_and_print(
+            &remote,
+            &format!("/api/v1/orgs/{org}/tokens"),
+            json!({"label": label}),
+        ),
         Command::Program(ProgramCommand::Create {
             remote,
             code,
@@ -809,16 +810,12 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
             standard_amount,
             period_granularity,
             currency,
-        }) => {
-            let out: Value = remote.client()?.post_signed(
-                "/api/v1/programs",
-                &remote.signing_key()?,
-                json!({"code": code, "name": name, "fiscal_year": fiscal_year, "currency": currency,
+        }) => post_and_print(
+            &remote,
+            "/api/v1/programs",
+            json!({"code": code, "name": name, "fiscal_year": fiscal_year, "currency": currency,
                        "standard_amount": standard_amount, "period_granularity": period_granularity}),
-            )?;
-            print_json(&out);
-            Ok(ExitCode::SUCCESS)
-        }
+        ),
         Command::Recipients(RecipientsCommand::Register { remote, csv }) => {
             let rows = read_recipients_csv(&csv)?;
             let client = remote.client()?;
@@ -846,18 +843,7 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
         } => single_entry(&remote, &entry, EntryKind::Allocation, |b, me| {
             b.from(me).source(source).to(&to)
         }),
-        Command::Disburse {
-            remote,
-            program,
-            period,
-            source,
-            roster,
-            value_date,
-            batch_size,
-            from_line,
-        } => disburse(
-            &remote, &program, &period, source, &roster, value_date, batch_size, from_line,
-        ),
+        Command::Disburse { remote, args } => disburse(&remote, &args),
         Command::Reverse {
             remote,
             seq,

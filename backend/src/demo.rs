@@ -3,17 +3,16 @@
 //! correction. Loaded from `fixtures/demo/` through the same signed-request and service
 //! calls the HTTP API makes, each org signing with its own freshly generated key.
 
-use crate::auth::Actor;
 use crate::config::{self, data_dir};
 use crate::crypto::SigningKey;
 use crate::db::DbConn;
-use crate::domain::{now_micros, EntryKind, Micros};
+use crate::domain::{EntryKind, Micros};
 use crate::error::{AppError, AppResult};
 use crate::ledger::append::{append, AppendOutcome};
 use crate::ledger::{EntryBody, ENTRIES_PURPOSE};
 use crate::money::{format_minor, parse_amount_lenient};
 use crate::service::{orgs, programs, recipients};
-use crate::signing::{self, SignedRequest, Verified};
+use crate::signing::{self, Verified};
 use diesel::prelude::*;
 use fundtrail_schema::schema::orgs as orgs_table;
 use serde_json::{json, Value};
@@ -38,7 +37,6 @@ pub struct DemoSummary {
     pub credentials_dir: PathBuf,
 }
 
-/// Signs `payload` with `key` and runs `write` on it exactly as the HTTP handler would.
 fn submit<T>(
     conn: &mut DbConn,
     key: &SigningKey,
@@ -46,11 +44,7 @@ fn submit<T>(
     payload: Value,
     write: impl FnOnce(&mut DbConn, &Verified, Micros) -> AppResult<T>,
 ) -> AppResult<T> {
-    let actor = Actor::for_org(conn, &key.org)?;
-    let request = SignedRequest::sign(key, purpose, payload)
-        .map_err(|e| AppError::internal(e.to_string()))?;
-    let now = now_micros();
-    let verified = signing::verify(conn, &actor, purpose, request, now)?;
+    let (verified, now) = signing::sign_locally(conn, key, purpose, payload)?;
     write(conn, &verified, now)
 }
 

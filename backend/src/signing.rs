@@ -294,3 +294,19 @@ pub fn record(conn: &mut DbConn, verified: &Verified, recorded_at: Micros) -> Ap
         Err(e) => Err(e.into()),
     }
 }
+
+/// Signs `payload` for `purpose` with `key` and verifies it exactly as the HTTP handler does:
+/// for local tools (the demo loader, benchmarks) that write through the same code path
+/// without the network in between. Returns the verified request and the time it was checked.
+pub fn sign_locally(
+    conn: &mut DbConn,
+    key: &SigningKey,
+    purpose: &str,
+    payload: Value,
+) -> AppResult<(Verified, Micros)> {
+    let actor = Actor::for_org(conn, &key.org)?;
+    let request = SignedRequest::sign(key, purpose, payload)
+        .map_err(|e| AppError::invalid("payload", e.to_string()))?;
+    let now = crate::domain::now_micros();
+    Ok((verify(conn, &actor, purpose, request, now)?, now))
+}

@@ -253,6 +253,8 @@ fn every_problem_in_a_batch_is_listed_with_its_item() {
         json!({"entries": [v(t.payment(0, "1.00", "A1")), v(t.payment(1, "-1.00", "A2")), v(t.payment(2, "1.00", "A3")), v(t.payment(3, "1.001", "A4"))]}),
     );
     assert_eq!(r.status, 422);
+    // The full shape clients parse: the first problem at the top, every problem in `errors`.
+    insta::assert_json_snapshot!("batch_error_body", r.body);
     let items: Vec<(u64, &str)> = r.body["errors"]
         .as_array()
         .unwrap()

@@ -1,6 +1,6 @@
 //! The ledger: entries, the head, balances.
 
-use super::{signed, AppState, Auth};
+use super::{AppState, Auth};
 use crate::domain::now_micros;
 use crate::error::{AppResult, ErrorBody};
 use crate::ledger::append::{append, AppendOutcome};
@@ -8,7 +8,7 @@ use crate::ledger::read::{
     self, Balance, Directory, EntryDetail, EntryFilter, EntryPage, LedgerHead,
 };
 use crate::ledger::ENTRIES_PURPOSE;
-use crate::signing::{self, SignedRequest};
+use crate::signing::SignedRequest;
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -41,18 +41,21 @@ pub async fn append_entries(
     auth: Auth,
     body: web::Json<serde_json::Value>,
 ) -> AppResult<HttpResponse> {
-    let req = signed(body.into_inner())?;
     let out = state
-        .run(move |c, s| {
-            let now = now_micros();
-            let v = signing::verify(c, &auth.0, ENTRIES_PURPOSE, req, now)?;
-            // One appender per process; BEGIN IMMEDIATE orders appenders across processes.
-            let _writer = s
-                .ledger_writer
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            append(c, &v, now_micros().max(now))
-        })
+        .signed_write(
+            auth,
+            ENTRIES_PURPOSE.to_string(),
+            body.into_inner(),
+            |c, s, v, now| {
+                // One appender per process; BEGIN IMMEDIATE orders appenders across processes.
+                let _writer = s
+                    .ledger_writer
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                // The signature was checked before the lock; record the time the append happens.
+                append(c, v, now_micros().max(now))
+            },
+        )
         .await?;
     Ok(HttpResponse::Created().json(out))
 }

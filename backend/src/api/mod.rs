@@ -10,8 +10,9 @@ pub mod recipients;
 use crate::auth::{authenticate, Actor};
 use crate::crypto::PersonalDataKeys;
 use crate::db::{DbConn, Pool};
+use crate::domain::{now_micros, Micros};
 use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
-use crate::signing::SignedRequest;
+use crate::signing::{self, SignedRequest, Verified};
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use std::future::Future;
@@ -46,6 +47,30 @@ impl AppState {
         })
         .await
         .map_err(|e| AppError::internal(format!("worker failed: {e}")))?
+    }
+}
+
+impl AppState {
+    /// Runs a signed write: reads the envelope from `body`, verifies it for `purpose` as the
+    /// caller's org, then runs `write` with it, all on the blocking pool.
+    pub async fn signed_write<T, F>(
+        &self,
+        auth: Auth,
+        purpose: String,
+        body: serde_json::Value,
+        write: F,
+    ) -> AppResult<T>
+    where
+        F: FnOnce(&mut DbConn, &AppState, &Verified, Micros) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let request = signed(body)?;
+        self.run(move |conn, state| {
+            let now = now_micros();
+            let verified = signing::verify(conn, &auth.0, &purpose, request, now)?;
+            write(conn, state, &verified, now)
+        })
+        .await
     }
 }
 
@@ -130,7 +155,15 @@ impl Modify for Finish {
         recipients::get_recipient, recipients::set_status, recipients::personal_data, recipients::access_log,
         entries::list_entries, entries::append_entries, entries::get_entry, entries::head, entries::balances,
     ),
-    components(schemas(ErrorBody, ErrorCode, SignedRequest)),
+    components(schemas(
+        ErrorBody, ErrorCode, SignedRequest,
+        // Payloads of the signed requests, by endpoint.
+        crate::service::orgs::NewOrgRequest, crate::service::orgs::NewKeyRequest,
+        crate::service::orgs::RetireKeyRequest, crate::service::orgs::NewTokenRequest,
+        crate::service::programs::NewProgramRequest, crate::service::recipients::RegisterRequest,
+        crate::service::recipients::NewRecipientItem, crate::service::recipients::StatusRequest,
+        crate::ledger::EntriesPayload, crate::ledger::EntryBody,
+    )),
     modifiers(&Finish),
     tags(
         (name = "health"), (name = "orgs", description = "Orgs, their signing keys and API tokens"),

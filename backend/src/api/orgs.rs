@@ -1,14 +1,10 @@
 //! Orgs, keys and tokens.
 
-use super::{signed, AppState, Auth};
-use crate::domain::now_micros;
+use super::{AppState, Auth};
 use crate::error::{AppResult, ErrorBody};
 use crate::ledger::verify::KeyView;
-use crate::service::orgs::{
-    self, IssuedToken, NewKeyRequest, NewOrgRequest, NewTokenRequest, OrgView, RetireKeyRequest,
-    TokenView,
-};
-use crate::signing::{self, SignedRequest};
+use crate::service::orgs::{self, IssuedToken, OrgView, TokenView};
+use crate::signing::SignedRequest;
 use actix_web::{get, post, web, HttpResponse};
 
 /// All orgs. Any role.
@@ -27,13 +23,13 @@ pub async fn create_org(
     auth: Auth,
     body: web::Json<serde_json::Value>,
 ) -> AppResult<HttpResponse> {
-    let req = signed(body.into_inner())?;
     let view = state
-        .run(move |c, _| {
-            let now = now_micros();
-            let v = signing::verify(c, &auth.0, "POST /api/v1/orgs", req, now)?;
-            orgs::create(c, &v, now)
-        })
+        .signed_write(
+            auth,
+            "POST /api/v1/orgs".to_string(),
+            body.into_inner(),
+            move |c, _, v, now| orgs::create(c, v, now),
+        )
         .await?;
     Ok(HttpResponse::Created().json(view))
 }
@@ -78,20 +74,14 @@ pub async fn add_key(
     code: web::Path<String>,
     body: web::Json<serde_json::Value>,
 ) -> AppResult<HttpResponse> {
-    let req = signed(body.into_inner())?;
     let code = code.into_inner();
     let view = state
-        .run(move |c, _| {
-            let now = now_micros();
-            let v = signing::verify(
-                c,
-                &auth.0,
-                &format!("POST /api/v1/orgs/{code}/keys"),
-                req,
-                now,
-            )?;
-            orgs::add_key(c, &v, &code, now)
-        })
+        .signed_write(
+            auth,
+            format!("POST /api/v1/orgs/{code}/keys"),
+            body.into_inner(),
+            move |c, _, v, now| orgs::add_key(c, v, &code, now),
+        )
         .await?;
     Ok(HttpResponse::Created().json(view))
 }
@@ -107,20 +97,14 @@ pub async fn retire_key(
     path: web::Path<(String, String)>,
     body: web::Json<serde_json::Value>,
 ) -> AppResult<HttpResponse> {
-    let req = signed(body.into_inner())?;
     let (code, key_id) = path.into_inner();
     let view = state
-        .run(move |c, _| {
-            let now = now_micros();
-            let v = signing::verify(
-                c,
-                &auth.0,
-                &format!("POST /api/v1/orgs/{code}/keys/{key_id}/retire"),
-                req,
-                now,
-            )?;
-            orgs::retire_key(c, &v, &code, &key_id, now)
-        })
+        .signed_write(
+            auth,
+            format!("POST /api/v1/orgs/{code}/keys/{key_id}/retire"),
+            body.into_inner(),
+            move |c, _, v, now| orgs::retire_key(c, v, &code, &key_id, now),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }
@@ -151,20 +135,14 @@ pub async fn create_token(
     code: web::Path<String>,
     body: web::Json<serde_json::Value>,
 ) -> AppResult<HttpResponse> {
-    let req = signed(body.into_inner())?;
     let code = code.into_inner();
     let view = state
-        .run(move |c, _| {
-            let now = now_micros();
-            let v = signing::verify(
-                c,
-                &auth.0,
-                &format!("POST /api/v1/orgs/{code}/tokens"),
-                req,
-                now,
-            )?;
-            orgs::create_token(c, &v, &code, now)
-        })
+        .signed_write(
+            auth,
+            format!("POST /api/v1/orgs/{code}/tokens"),
+            body.into_inner(),
+            move |c, _, v, now| orgs::create_token(c, v, &code, now),
+        )
         .await?;
     Ok(HttpResponse::Created().json(view))
 }
@@ -179,20 +157,14 @@ pub async fn revoke_token(
     id: web::Path<i64>,
     body: web::Json<serde_json::Value>,
 ) -> AppResult<HttpResponse> {
-    let req = signed(body.into_inner())?;
     let id = id.into_inner();
     let view = state
-        .run(move |c, _| {
-            let now = now_micros();
-            let v = signing::verify(
-                c,
-                &auth.0,
-                &format!("POST /api/v1/tokens/{id}/revoke"),
-                req,
-                now,
-            )?;
-            orgs::revoke_token(c, &v, id, now)
-        })
+        .signed_write(
+            auth,
+            format!("POST /api/v1/tokens/{id}/revoke"),
+            body.into_inner(),
+            move |c, _, v, now| orgs::revoke_token(c, v, id, now),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }
@@ -209,6 +181,3 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(create_token)
         .service(revoke_token);
 }
-
-#[allow(dead_code)]
-fn _payload_types(_: NewOrgRequest, _: NewKeyRequest, _: RetireKeyRequest, _: NewTokenRequest) {}

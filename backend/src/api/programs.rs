@@ -1,10 +1,9 @@
 //! Programs.
 
-use super::{signed, AppState, Auth};
-use crate::domain::now_micros;
+use super::{AppState, Auth};
 use crate::error::{AppResult, ErrorBody};
 use crate::service::programs::{self, ProgramView};
-use crate::signing::{self, SignedRequest};
+use crate::signing::SignedRequest;
 use actix_web::{get, post, web, HttpResponse};
 
 /// All programs. Any role.
@@ -24,13 +23,13 @@ pub async fn create_program(
     auth: Auth,
     body: web::Json<serde_json::Value>,
 ) -> AppResult<HttpResponse> {
-    let req = signed(body.into_inner())?;
     let view = state
-        .run(move |c, _| {
-            let now = now_micros();
-            let v = signing::verify(c, &auth.0, "POST /api/v1/programs", req, now)?;
-            programs::create(c, &v, now)
-        })
+        .signed_write(
+            auth,
+            "POST /api/v1/programs".to_string(),
+            body.into_inner(),
+            move |c, _, v, now| programs::create(c, v, now),
+        )
         .await?;
     Ok(HttpResponse::Created().json(view))
 }

@@ -1,13 +1,13 @@
 //! The recipient registry.
 
-use super::{signed, AppState, Auth};
+use super::{AppState, Auth};
 use crate::domain::now_micros;
 use crate::error::{AppResult, ErrorBody};
 use crate::service::recipients::{
     self, AccessLogEntry, PersonalData, RecipientFilter, RecipientPage, RecipientView, Registered,
     ResolveRequest, Resolved,
 };
-use crate::signing::{self, SignedRequest};
+use crate::signing::SignedRequest;
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -37,13 +37,13 @@ pub async fn register_recipients(
     auth: Auth,
     body: web::Json<serde_json::Value>,
 ) -> AppResult<HttpResponse> {
-    let req = signed(body.into_inner())?;
     let out = state
-        .run(move |c, s| {
-            let now = now_micros();
-            let v = signing::verify(c, &auth.0, "POST /api/v1/recipients", req, now)?;
-            recipients::register(c, &s.personal_data, &v, now)
-        })
+        .signed_write(
+            auth,
+            "POST /api/v1/recipients".to_string(),
+            body.into_inner(),
+            move |c, s, v, now| recipients::register(c, &s.personal_data, v, now),
+        )
         .await?;
     Ok(HttpResponse::Created().json(out))
 }
@@ -89,20 +89,14 @@ pub async fn set_status(
     p: web::Path<String>,
     body: web::Json<serde_json::Value>,
 ) -> AppResult<HttpResponse> {
-    let req = signed(body.into_inner())?;
     let p = p.into_inner();
     let out = state
-        .run(move |c, _| {
-            let now = now_micros();
-            let v = signing::verify(
-                c,
-                &auth.0,
-                &format!("POST /api/v1/recipients/{p}/status"),
-                req,
-                now,
-            )?;
-            recipients::set_status(c, &v, &p, now)
-        })
+        .signed_write(
+            auth,
+            format!("POST /api/v1/recipients/{p}/status"),
+            body.into_inner(),
+            move |c, _, v, now| recipients::set_status(c, v, &p, now),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(out))
 }

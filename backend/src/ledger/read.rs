@@ -330,18 +330,18 @@ pub struct EntryDetail {
 
 /// Reads entry `seq` with its links.
 pub fn detail(conn: &mut DbConn, dir: &Directory, seq: i64) -> AppResult<EntryDetail> {
-    let found: Option<(LedgerEntryRow, Option<(i64, Option<i64>)>, SubmissionRow)> =
-        ledger_entries::table
-            .left_join(ledger_funds::table.on(ledger_funds::seq.eq(ledger_entries::seq)))
-            .inner_join(submissions::table)
-            .filter(ledger_entries::seq.eq(seq))
-            .select((
-                LedgerEntryRow::as_select(),
-                (ledger_funds::remaining_minor, ledger_funds::reversed_by).nullable(),
-                SubmissionRow::as_select(),
-            ))
-            .first(conn)
-            .optional()?;
+    type Row = (LedgerEntryRow, Option<(i64, Option<i64>)>, SubmissionRow);
+    let found: Option<Row> = ledger_entries::table
+        .left_join(ledger_funds::table.on(ledger_funds::seq.eq(ledger_entries::seq)))
+        .inner_join(submissions::table)
+        .filter(ledger_entries::seq.eq(seq))
+        .select((
+            LedgerEntryRow::as_select(),
+            (ledger_funds::remaining_minor, ledger_funds::reversed_by).nullable(),
+            SubmissionRow::as_select(),
+        ))
+        .first(conn)
+        .optional()?;
     let (row, funds, sub) = found.ok_or_else(|| AppError::not_found(format!("entry #{seq}")))?;
     let minor_units = dir
         .program(row.program_id)

@@ -1,0 +1,50 @@
+# Fundtrail: two commands.
+#   make run    build, create ./data/fundtrail.db with the demo (once), serve on 127.0.0.1:8080
+#   make test   formatting, lints, every test, and the OpenAPI drift check
+# Override FUNDTRAIL_DB / FUNDTRAIL_BIND in the environment.
+
+CARGO ?= cargo
+export FUNDTRAIL_DB ?= data/fundtrail.db
+export FUNDTRAIL_BIND ?= 127.0.0.1:8080
+BIN := target/debug/fundtrail
+DEMO_ORG ?= TWN-AP-CG
+DATA_DIR := $(patsubst %/,%,$(dir $(FUNDTRAIL_DB)))
+
+.PHONY: all build run test check openapi bench fmt clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace --bins
+
+run: build
+	$(BIN) demo --fixtures fixtures/demo
+	@echo
+	@echo "Act as an office from another terminal (every demo org has a token and key in $(DATA_DIR)/demo/):"
+	@echo "  export FUNDTRAIL_SERVER=http://$(FUNDTRAIL_BIND)"
+	@echo "  export FUNDTRAIL_TOKEN=\$$(cat $(DATA_DIR)/demo/$(DEMO_ORG)/token) FUNDTRAIL_KEY=$(DATA_DIR)/demo/$(DEMO_ORG)/key"
+	@echo "  $(BIN) balance --org $(DEMO_ORG)"
+	@echo "  $(BIN) verify --server \$$FUNDTRAIL_SERVER"
+	@echo
+	$(BIN) serve
+
+# One debug build serves every step: the binary, the tests (which also run the independent
+# Python verifier) and clippy's check pass share target/.
+test: build
+	$(CARGO) fmt --all -- --check
+	$(BIN) openapi | diff -u openapi/openapi.json - || { echo "openapi/openapi.json is stale: run 'make openapi'"; exit 1; }
+	$(CARGO) test --workspace
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+openapi: build
+	$(BIN) openapi > openapi/openapi.json
+
+# Benchmarks are not tests: release build, figures printed, nothing asserted about speed.
+bench:
+	$(CARGO) bench -p fundtrail --bench append
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
