@@ -114,6 +114,20 @@ pub fn load(db_path: &Path, fixtures: &Path) -> AppResult<DemoSummary> {
             credentials_dir,
         });
     }
+    // Never mix demo orgs and money into a database that is in real use.
+    let others: i64 = orgs_table::table
+        .filter(orgs_table::code.ne(config::OPERATOR_CODE))
+        .count()
+        .get_result(&mut conn)?;
+    if others > 0 {
+        return Err(AppError::new(
+            crate::error::ErrorCode::AlreadyExists,
+            format!(
+                "{} already holds {others} orgs that are not the demo's; the demo loads only into a fresh database",
+                db_path.display()
+            ),
+        ));
+    }
     let operator =
         SigningKey::load(&data_dir(db_path).join("operator.key")).map_err(AppError::internal)?;
     let keys = config::load_master_key(db_path)?.personal_data_keys();

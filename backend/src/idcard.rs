@@ -50,6 +50,13 @@ pub fn validate(text: &str) -> Result<String, IdNumberError> {
     if len != 18 {
         return Err(IdNumberError::Length(len));
     }
+    // Full-width digits (１２３, typed on Chinese input methods) count as 18 characters but are
+    // not digits; refuse before any byte slicing below.
+    if let Some(position) = id.chars().position(|c| !c.is_ascii()) {
+        return Err(IdNumberError::NotADigit {
+            position: position + 1,
+        });
+    }
     let first17 = &id[..17];
     let expected = check_char(first17)?;
     if id.starts_with('0') {
@@ -109,6 +116,19 @@ mod tests {
             validate("010105194912310023").unwrap_err(),
             IdNumberError::Region
         );
+    }
+
+    #[test]
+    fn full_width_and_other_non_ascii_input_is_refused_not_a_panic() {
+        assert_eq!(
+            validate("１１０１０５１９４９１２３１００２Ｘ"),
+            Err(IdNumberError::NotADigit { position: 1 })
+        );
+        assert_eq!(
+            validate("11010519491231002é"),
+            Err(IdNumberError::NotADigit { position: 18 })
+        );
+        assert!(check_char("1101051949123100é").is_err());
     }
 
     #[test]

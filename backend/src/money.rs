@@ -77,7 +77,17 @@ pub fn parse_amount_lenient(text: &str, minor_units: u32) -> Result<i64, AmountE
     if !well_formed {
         return Err(AmountError::NotADecimal(text.to_string()));
     }
-    // Well-formed digits that Decimal cannot hold (over 28 digits) are simply too large.
+    // More integer digits than the largest amount has is too large, whatever follows; this
+    // also keeps the scaling below far from Decimal's 28-digit limit.
+    let integer_digits = trimmed
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_start_matches('0')
+        .len();
+    if integer_digits > 16 {
+        return Err(AmountError::TooLarge { minor_units });
+    }
     let value = Decimal::from_str(trimmed).map_err(|_| AmountError::TooLarge { minor_units })?;
     if value.is_zero() {
         return Err(AmountError::NotPositive);
@@ -85,7 +95,9 @@ pub fn parse_amount_lenient(text: &str, minor_units: u32) -> Result<i64, AmountE
     if value.normalize().scale() > minor_units {
         return Err(AmountError::TooPrecise { minor_units });
     }
-    let scaled = value * Decimal::from(10i64.pow(minor_units));
+    let scaled = value
+        .checked_mul(Decimal::from(10i64.pow(minor_units)))
+        .ok_or(AmountError::TooLarge { minor_units })?;
     let minor: i64 = scaled
         .trunc()
         .try_into()

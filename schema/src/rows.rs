@@ -34,6 +34,7 @@ pub struct OrgKeyRow {
     pub public_key: Vec<u8>,
     pub valid_from: i64,
     pub valid_until: Option<i64>,
+    pub registered_by_org_id: i64,
     pub created_at: i64,
 }
 
@@ -45,6 +46,7 @@ pub struct NewOrgKey<'a> {
     pub public_key: &'a [u8],
     pub valid_from: i64,
     pub valid_until: Option<i64>,
+    pub registered_by_org_id: i64,
     pub created_at: i64,
 }
 

@@ -19,6 +19,7 @@ diesel::table! {
         public_key -> Binary,
         valid_from -> BigInt,
         valid_until -> Nullable<BigInt>,
+        registered_by_org_id -> BigInt,
         created_at -> BigInt,
     }
 }

@@ -34,7 +34,8 @@ fn endpoints(t: &Tree) -> Vec<Endpoint> {
             payload: Box::new(
                 |_| json!({"public_key": fundtrail::crypto::SigningKey::generate("TOWN2").public_key_b64()}),
             ),
-            allowed: vec!["OPERATOR", "TOWN2"],
+            // Not the admin: TOWN2 has a valid key, so only TOWN2 adds keys.
+            allowed: vec!["TOWN2"],
         },
         Endpoint {
             path: "/api/v1/orgs/TOWN2/tokens".into(),
@@ -393,4 +394,76 @@ fn revoked_tokens_and_reads_without_tokens_are_refused() {
             .status,
         403
     );
+}
+
+#[test]
+fn the_operator_cannot_give_itself_a_key_to_an_org_that_has_one() {
+    let t = Tree::build();
+    let operator_key = fundtrail::crypto::SigningKey::generate("TOWN");
+    let add = |by: &Org, key: &fundtrail::crypto::SigningKey| {
+        t.app.post_signed(
+            by,
+            "/api/v1/orgs/TOWN/keys",
+            json!({"public_key": key.public_key_b64()}),
+        )
+    };
+    let r = add(&t.app.admin, &operator_key);
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{:?}", r.body);
+    // TOWN rotates its own key: recorded as registered by TOWN.
+    let rotated = fundtrail::crypto::SigningKey::generate("TOWN");
+    let r = add(&t.town, &rotated);
+    assert_eq!(
+        (r.status, r.body["registered_by"].as_str()),
+        (201, Some("TOWN")),
+        "{:?}",
+        r.body
+    );
+    // Recovery: once every key of TOWN is retired (a lost laptop), the admin may register
+    // one, and the public key list says who did.
+    for key_id in [t.town.key.key_id.clone(), rotated.key_id.clone()] {
+        let r = t.app.post_signed(
+            &t.app.admin,
+            &format!("/api/v1/orgs/TOWN/keys/{key_id}/retire"),
+            json!({}),
+        );
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    let r = add(&t.app.admin, &operator_key);
+    assert_eq!(
+        (r.status, r.body["registered_by"].as_str()),
+        (201, Some("OPERATOR")),
+        "{:?}",
+        r.body
+    );
+    assert!(t.app.verify_db().ok());
+}
+
+#[test]
+fn a_key_retired_while_its_batch_waited_cannot_be_recorded() {
+    let t = Tree::build();
+    let mut conn = t.app.conn();
+    let actor = fundtrail::auth::Actor::for_org(&mut conn, "TOWN").unwrap();
+    let purpose = fundtrail::ledger::ENTRIES_PURPOSE;
+    let req = SignedRequest::sign(
+        &t.town.key,
+        purpose,
+        json!({"entries": [t.payment(0, "1.00", "LATE")]}),
+    )
+    .unwrap();
+    let now = fundtrail::domain::now_micros();
+    let verified = fundtrail::signing::verify(&mut conn, &actor, purpose, req, now).unwrap();
+    // Retired one second from now, while the batch waits for the writer lock...
+    let at = fundtrail::domain::format_micros(now + 1_000_000);
+    let r = t.app.post_signed(
+        &t.town,
+        &format!("/api/v1/orgs/TOWN/keys/{}/retire", t.town.key.key_id),
+        json!({"at": at}),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // ...and appended two seconds from now: refused, nothing written, the chain stays valid.
+    let before = t.app.snapshot();
+    let err = fundtrail::ledger::append::append(&mut conn, &verified, now + 2_000_000).unwrap_err();
+    assert_eq!(err.code().as_str(), "key_not_valid");
+    assert_eq!(t.app.snapshot(), before);
+    assert!(t.app.verify_db().ok());
 }

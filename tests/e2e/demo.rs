@@ -17,6 +17,17 @@ fn the_demo_loads_once_verifies_and_balances() {
     assert_eq!(first.entries, 1 + 14 + 317 + 2);
     let again = fundtrail::demo::load(&db, &fixtures).unwrap();
     assert!(!again.loaded);
+    // A database in real use (orgs that are not the demo's) is never given the demo.
+    let other = dir.path().join("other/fundtrail.db");
+    let made = fundtrail::config::init(&other).unwrap();
+    let admin = fundtrail::crypto::SigningKey::load(&made.operator_key_path).unwrap();
+    let mut c = fundtrail::config::open_existing(&other).unwrap();
+    let payload = serde_json::json!({"code": "REAL-OFFICE", "name": "某县民政局", "role": "local_office", "parent": null, "public_key": null});
+    let (v, now) =
+        fundtrail::signing::sign_locally(&mut c, &admin, "POST /api/v1/orgs", payload).unwrap();
+    fundtrail::service::orgs::create(&mut c, &v, now).unwrap();
+    let err = fundtrail::demo::load(&other, &fixtures).unwrap_err();
+    assert_eq!(err.code().as_str(), "already_exists");
     let mut conn = fundtrail::config::open_existing(&db).unwrap();
     let report = verify(&mut DbCopy::new(&mut conn), &mut |_| {}).unwrap();
     assert!(report.ok(), "{:?}", report.failure);

@@ -88,6 +88,14 @@ fn bad_amounts_sources_and_holders_are_refused_with_their_codes_and_write_nothin
         Some(0),
         Some("amount"),
     );
+    refused(
+        &t,
+        vec![with("800000000000000000000000000.00")],
+        422,
+        "amount_too_large",
+        Some(0),
+        Some("amount"),
+    );
     // Together they overdraw even though each alone fits.
     refused(
         &t,
@@ -325,6 +333,11 @@ fn malformed_json_and_bad_paths_get_client_errors_not_500s() {
             .code(),
         "not_found"
     );
+    let huge = format!("{{\"payload\": \"{}\"}}", "x".repeat(9 * 1024 * 1024));
+    let r = t
+        .app
+        .post_bytes(&t.town.token, "/api/v1/entries", huge.as_bytes());
+    assert_eq!((r.status, r.code()), (413, "payload_too_large"));
     assert_eq!(t.app.snapshot(), before);
 }
 
@@ -542,5 +555,47 @@ fn money_moves_down_the_tree_one_level_at_a_time() {
             .code()
             .as_str(),
         "kind_not_allowed"
+    );
+}
+
+#[test]
+fn entries_draw_only_on_entries_already_on_the_ledger() {
+    let t = Tree::build();
+    let head = t.app.verify_db().head_seq;
+    // A budget and an allocation guessing the budget's seq, in one batch.
+    let budget = EntryBody::new(
+        EntryKind::Budget,
+        PROGRAM,
+        &year().to_string(),
+        "10.00",
+        "B-GUESS",
+        &today(),
+    )
+    .to("PROV");
+    let alloc = body(EntryKind::Allocation, "10.00", "A-GUESS")
+        .source(head + 1)
+        .from("PROV")
+        .to("CITY");
+    let err = t.app.append(&t.prov, vec![budget, alloc]).unwrap_err();
+    assert_eq!(
+        (err.code().as_str(), err.first.item),
+        ("unknown_source", Some(1))
+    );
+    assert_eq!(t.app.verify_db().head_seq, head);
+}
+
+#[test]
+fn money_is_allocated_only_to_orgs_that_can_hold_it() {
+    let t = Tree::build();
+    t.app
+        .create_org("AUD-CITY", fundtrail::domain::Role::Inspector, Some("PROV"));
+    let to_auditor = body(EntryKind::Allocation, "1.00", "TO-AUD")
+        .source(t.budget_seq)
+        .from("PROV")
+        .to("AUD-CITY");
+    let err = t.app.append(&t.prov, vec![to_auditor]).unwrap_err();
+    assert_eq!(
+        (err.code().as_str(), err.first.field.as_deref()),
+        ("invalid_field", Some("to"))
     );
 }

@@ -49,6 +49,12 @@ fn id_numbers_are_validated_and_a_bad_row_registers_nobody() {
         "{:?}",
         r.body
     );
+    // ...without telling the other office who it is (no pseudonym to look payments up by).
+    assert!(
+        !r.body.to_string().contains(&t.recipients[0]),
+        "{:?}",
+        r.body
+    );
 }
 
 #[test]

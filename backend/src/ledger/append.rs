@@ -18,7 +18,7 @@ use crate::signing::{self, Verified};
 use chrono::{Datelike, NaiveDate};
 use diesel::prelude::*;
 use fundtrail_schema::rows::{LedgerEntryRow, LedgerFundsRow};
-use fundtrail_schema::schema::{ledger_entries, ledger_funds, recipients};
+use fundtrail_schema::schema::{ledger_entries, ledger_funds, org_keys, recipients};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use utoipa::ToSchema;
@@ -138,6 +138,21 @@ fn check_alone(
                 format!(
                     "period {per} is outside fiscal year {}",
                     program.fiscal_year
+                ),
+            );
+            None
+        }
+        // Payments name the program's own period (a month for a monthly program); budgets and
+        // allocations may cover more (a year, a quarter).
+        Ok(per)
+            if body.kind == EntryKind::Disbursement && per.granularity() != program.granularity =>
+        {
+            p(
+                ErrorCode::InvalidPeriod,
+                "period",
+                format!(
+                    "program {} pays by {}; a disbursement's period must be one {}",
+                    program.code, program.granularity, program.granularity
                 ),
             );
             None
@@ -400,6 +415,19 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
         };
         // Recorded times never go backwards along the chain, even if the clock does.
         let recorded_at = now.max(head_time);
+        // The signature was checked before this transaction; the key must still be valid at
+        // the time the batch is recorded, or `verify` would (rightly) reject it forever.
+        let (valid_from, valid_until): (i64, Option<i64>) = org_keys::table
+            .filter(org_keys::key_id.eq(&verified.key_id))
+            .select((org_keys::valid_from, org_keys::valid_until))
+            .first(conn)?;
+        if recorded_at < valid_from || valid_until.is_some_and(|u| recorded_at >= u) {
+            return Err(AppError::new(
+                ErrorCode::KeyNotValid,
+                format!("key {} was retired before this batch could be recorded; sign it again with a valid key", verified.key_id),
+            )
+            .field("key_id"));
+        }
 
         let mut problems = Vec::new();
         let mut checked = Vec::with_capacity(count);
@@ -537,6 +565,16 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
                         }
                     }
                 }
+            }
+            // Only entries already on the ledger can be drawn on or reversed: a reference to one
+            // in this batch would depend on the client guessing sequence numbers.
+            if let Some(source) = c.body.source.filter(|s| *s > head_seq) {
+                bad(
+                    ErrorCode::UnknownSource,
+                    "source",
+                    format!("entry #{source} is not on the ledger yet (it is #{head_seq} long); draw only on appended entries"),
+                );
+                continue;
             }
             let facts = Facts {
                 seq,

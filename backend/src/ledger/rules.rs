@@ -329,6 +329,14 @@ pub fn check_authority(
                     t.code, author.code
                 ),
             )),
+            Some(t) if !matches!(t.role, Role::FinanceBureau | Role::LocalOffice) => Err(broken(
+                ErrorCode::InvalidField,
+                "to",
+                format!(
+                    "{} is an {} org; money is allocated to finance bureaus and local offices",
+                    t.code, t.role
+                ),
+            )),
             Some(_) => Ok(()),
         },
         _ => Ok(()),

@@ -34,6 +34,8 @@ pub struct KeyView {
     pub public_key: String,
     pub valid_from: String,
     pub valid_until: Option<String>,
+    /// The org that registered the key: the org itself, or the admin (onboarding, recovery).
+    pub registered_by: String,
 }
 
 /// What verification needs besides the entries: orgs, programs and keys.
@@ -81,6 +83,10 @@ pub fn key_views(conn: &mut DbConn, dir: &Directory) -> AppResult<Vec<KeyView>> 
             public_key: crypto::b64(&k.public_key),
             valid_from: crate::domain::format_micros(k.valid_from),
             valid_until: k.valid_until.map(crate::domain::format_micros),
+            registered_by: dir
+                .org(k.registered_by_org_id)
+                .map(|o| o.code.clone())
+                .unwrap_or_default(),
         })
         .collect())
 }

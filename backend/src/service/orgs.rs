@@ -121,6 +121,7 @@ fn decode_public_key(field: &str, text: &str) -> AppResult<Vec<u8>> {
 
 fn insert_key(
     conn: &mut DbConn,
+    registered_by: i64,
     org_id: i64,
     public_key: &[u8],
     valid_from: Micros,
@@ -146,6 +147,7 @@ fn insert_key(
             public_key,
             valid_from,
             valid_until,
+            registered_by_org_id: registered_by,
             created_at: now,
         })
         .execute(conn)?;
@@ -174,7 +176,7 @@ pub fn bootstrap_org(
             })
             .returning(orgs::id)
             .get_result(conn)?;
-        insert_key(conn, id, public_key, now, None, now)?;
+        insert_key(conn, id, id, public_key, now, None, now)?;
         Ok(id)
     })
 }
@@ -262,7 +264,7 @@ pub fn create(conn: &mut DbConn, v: &Verified, now: Micros) -> AppResult<OrgView
             .returning(orgs::id)
             .get_result(conn)?;
         if let Some(k) = &key {
-            insert_key(conn, id, k, now, None, now)?;
+            insert_key(conn, v.actor.org_id, id, k, now, None, now)?;
         }
         let row = orgs::table
             .find(id)
@@ -298,7 +300,8 @@ fn time_or_now(field: &str, text: Option<&str>, now: Micros) -> AppResult<Micros
     }
 }
 
-/// `POST /api/v1/orgs/{code}/keys` (admin, or the org itself to rotate).
+/// `POST /api/v1/orgs/{code}/keys`: the org itself (rotation), or the admin for an org with
+/// no valid key (first key, or recovery after the old one was retired).
 pub fn add_key(conn: &mut DbConn, v: &Verified, code: &str, now: Micros) -> AppResult<KeyView> {
     let org = find_org(conn, code)?;
     v.actor.require_admin_or_self(org.id)?;
@@ -319,7 +322,35 @@ pub fn add_key(conn: &mut DbConn, v: &Verified, code: &str, now: Micros) -> AppR
     }
     transaction(conn, |conn| {
         signing::record(conn, v, now)?;
-        let key_id = insert_key(conn, org.id, &key, valid_from, valid_until, now)?;
+        // The admin registers an org's first key, or replaces one that was retired (lost or
+        // compromised). While the org has a valid key, only the org itself, signing with that
+        // key, adds keys: otherwise the operator could give itself a key and sign as the org.
+        if v.actor.org_id != org.id {
+            let valid_keys: i64 = org_keys::table
+                .filter(org_keys::org_id.eq(org.id))
+                .filter(
+                    org_keys::valid_until
+                        .is_null()
+                        .or(org_keys::valid_until.gt(now)),
+                )
+                .count()
+                .get_result(conn)?;
+            if valid_keys > 0 {
+                return Err(AppError::forbidden(format!(
+                    "{code} has a valid key: it registers new keys itself, signed with that key \
+                     (an admin may only replace a key that was retired as lost or compromised)"
+                )));
+            }
+        }
+        let key_id = insert_key(
+            conn,
+            v.actor.org_id,
+            org.id,
+            &key,
+            valid_from,
+            valid_until,
+            now,
+        )?;
         let dir = Directory::load(conn)?;
         key_views(conn, &dir)?
             .into_iter()

@@ -248,9 +248,10 @@ pub fn register(
                 .iter()
                 .enumerate()
                 .filter(|(_, p)| existing.contains(p))
-                .map(|(i, p)| Problem {
+                .map(|(i, _)| Problem {
                     error: ErrorCode::DuplicateRecipient,
-                    message: format!("this person is already registered (as {p})"),
+                    message: "this person is already registered (by this or another office)"
+                        .to_string(),
                     field: Some("id_number".into()),
                     item: Some(i),
                 })

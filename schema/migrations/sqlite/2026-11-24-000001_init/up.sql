@@ -21,6 +21,9 @@ CREATE TABLE org_keys (
     public_key  BLOB    NOT NULL CHECK (length(public_key) = 32),
     valid_from  BIGINT  NOT NULL,
     valid_until BIGINT,
+    -- The org whose signed request registered it: the org itself (rotation) or the admin
+    -- (onboarding, or recovery of a lost key). Published with the key, so a replaced key shows.
+    registered_by_org_id INTEGER NOT NULL REFERENCES orgs (id),
     created_at  BIGINT  NOT NULL
 );
 CREATE INDEX org_keys_org ON org_keys (org_id);
@@ -120,7 +123,6 @@ CREATE INDEX ledger_entries_program_period ON ledger_entries (program_id, period
 CREATE INDEX ledger_entries_to_org ON ledger_entries (to_org_id);
 CREATE INDEX ledger_entries_author ON ledger_entries (author_org_id);
 CREATE INDEX ledger_entries_recipient ON ledger_entries (to_recipient);
-CREATE INDEX ledger_entries_submission ON ledger_entries (submission_id);
 
 -- Derived, rebuildable state for conservation checks: how much of each entry is still
 -- available to draw on, and whether it was reversed. Written in the same transaction as the
@@ -149,5 +151,10 @@ CREATE TRIGGER orgs_code_fixed BEFORE UPDATE OF code ON orgs
 BEGIN SELECT RAISE(ABORT, 'org codes are permanent'); END;
 CREATE TRIGGER programs_no_update BEFORE UPDATE ON programs
 BEGIN SELECT RAISE(ABORT, 'programs are permanent'); END;
-CREATE TRIGGER org_keys_public_key_fixed BEFORE UPDATE OF public_key, key_id, org_id, valid_from ON org_keys
+CREATE TRIGGER org_keys_public_key_fixed BEFORE UPDATE OF public_key, key_id, org_id, valid_from, registered_by_org_id ON org_keys
 BEGIN SELECT RAISE(ABORT, 'a registered key can only be retired'); END;
+CREATE TRIGGER org_keys_retire_only BEFORE UPDATE OF valid_until ON org_keys
+WHEN NEW.valid_until IS NULL OR (OLD.valid_until IS NOT NULL AND NEW.valid_until > OLD.valid_until)
+BEGIN SELECT RAISE(ABORT, 'a key can be retired, never un-retired or extended'); END;
+CREATE TRIGGER org_keys_no_delete BEFORE DELETE ON org_keys
+BEGIN SELECT RAISE(ABORT, 'keys are never deleted; retire them'); END;
