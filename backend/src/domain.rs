@@ -234,8 +234,20 @@ pub fn latest_value_date(recorded_at: Micros) -> NaiveDate {
 
 /// Parses `YYYY-MM-DD` strictly (exactly that form, so it round-trips into signed bytes).
 pub fn parse_date(text: &str) -> Option<NaiveDate> {
-    let d = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-    (d.format("%Y-%m-%d").to_string() == text && d.year() >= 1900).then_some(d)
+    let b = text.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() != 10
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !digits(0..4)
+        || !digits(5..7)
+        || !digits(8..10)
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| text[r].parse::<u32>().ok();
+    let year = i32::try_from(num(0..4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, num(5..7)?, num(8..10)?).filter(|d| d.year() >= 1900)
 }
 
 #[cfg(test)]

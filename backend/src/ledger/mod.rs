@@ -28,6 +28,21 @@ pub const MEMO_BYTES_MAX: usize = 280;
 /// Longest payment reference (ISO 20022 EndToEndId is 35).
 pub const REFERENCE_CHARS_MAX: usize = 35;
 
+/// The keys of an entry body, all always present.
+pub const BODY_KEYS: [&str; 11] = [
+    "kind",
+    "program",
+    "period",
+    "source",
+    "from",
+    "to",
+    "recipient",
+    "amount",
+    "reference",
+    "memo",
+    "value_date",
+];
+
 /// One entry as its author signs it. Every key is always present (`null` where it does not
 /// apply), so the signed bytes can be rebuilt from what is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -338,6 +353,16 @@ mod tests {
             batch_payload_canonical([&b, &none]),
             to_canonical_string(&payload).unwrap()
         );
+    }
+
+    #[test]
+    fn body_keys_are_exactly_the_serialized_keys() {
+        let v = serde_json::to_value(body()).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut expected = BODY_KEYS.to_vec();
+        keys.sort();
+        expected.sort();
+        assert_eq!(keys, expected);
     }
 
     #[test]

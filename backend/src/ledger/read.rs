@@ -454,8 +454,9 @@ pub fn balances(
     };
     // (program, org) -> [received, passed_down, disbursed, held]
     let mut sums: std::collections::BTreeMap<(i64, i64), [i64; 4]> = Default::default();
+    // Payments have a funds row only once reversed; no row: not reversed.
     let mut q = ledger_entries::table
-        .inner_join(ledger_funds::table.on(ledger_funds::seq.eq(ledger_entries::seq)))
+        .left_join(ledger_funds::table.on(ledger_funds::seq.eq(ledger_entries::seq)))
         .filter(ledger_funds::reversed_by.is_null())
         .filter(ledger_entries::kind.eq_any(["budget", "allocation", "disbursement"]))
         .select((
@@ -464,7 +465,7 @@ pub fn balances(
             ledger_entries::to_org_id,
             ledger_entries::author_org_id,
             ledger_entries::amount_minor,
-            ledger_funds::remaining_minor,
+            ledger_funds::remaining_minor.nullable(),
         ))
         .into_boxed();
     if let Some(p) = program_id {
@@ -477,8 +478,11 @@ pub fn balances(
                 .or(ledger_entries::author_org_id.eq(o)),
         );
     }
-    let rows: Vec<(i64, String, Option<i64>, i64, i64, i64)> = q.load(conn)?;
+    // (program, kind, to, author, amount, remaining)
+    type Row = (i64, String, Option<i64>, i64, i64, Option<i64>);
+    let rows: Vec<Row> = q.load(conn)?;
     for (program, kind, to, author, amount, remaining) in rows {
+        let remaining = remaining.unwrap_or(amount);
         match kind.as_str() {
             "disbursement" => sums.entry((program, author)).or_default()[2] += amount,
             _ => {

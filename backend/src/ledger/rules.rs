@@ -268,6 +268,47 @@ impl FundsState {
     }
 }
 
+/// Checks which of `source`, `from`, `to` and `recipient` an entry of `kind` has, and that
+/// money leaves only its author. Returns every problem found.
+pub fn check_shape(kind: EntryKind, body: &super::EntryBody, author: &str) -> Vec<Broken> {
+    let wanted = |field: &str| match field {
+        "source" => kind != EntryKind::Budget,
+        "from" => matches!(kind, EntryKind::Allocation | EntryKind::Disbursement),
+        "to" => matches!(kind, EntryKind::Budget | EntryKind::Allocation),
+        _ => kind == EntryKind::Disbursement,
+    };
+    let present = [
+        ("source", body.source.is_some()),
+        ("from", body.from.is_some()),
+        ("to", body.to.is_some()),
+        ("recipient", body.recipient.is_some()),
+    ];
+    let mut out = Vec::new();
+    for (field, is_present) in present {
+        if is_present && !wanted(field) {
+            out.push(broken(
+                ErrorCode::InvalidField,
+                field,
+                format!("a {kind} has no `{field}`; send null"),
+            ));
+        } else if !is_present && wanted(field) {
+            out.push(broken(
+                ErrorCode::InvalidField,
+                field,
+                format!("a {kind} needs `{field}`"),
+            ));
+        }
+    }
+    if let Some(from) = body.from.as_deref().filter(|f| *f != author) {
+        out.push(broken(
+            ErrorCode::WrongHolder,
+            "from",
+            format!("money can only leave the signing org {author}, not {from}"),
+        ));
+    }
+    out
+}
+
 /// What the authority rules need to know of an org.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgFacts {
@@ -509,6 +550,51 @@ mod tests {
         );
         let changed: Vec<i64> = s.changed().map(|(seq, _)| seq).collect();
         assert_eq!(changed, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn each_kind_has_exactly_its_parties() {
+        use crate::ledger::EntryBody;
+        let fields = |b: &EntryBody, author: &str| -> Vec<&'static str> {
+            check_shape(b.kind, b, author)
+                .iter()
+                .map(|x| x.field)
+                .collect()
+        };
+        let pay = EntryBody::new(
+            EntryKind::Disbursement,
+            "P",
+            "2026-11",
+            "1.00",
+            "R",
+            "2026-11-01",
+        )
+        .source(1)
+        .from("TOWN")
+        .recipient("Rx");
+        assert!(fields(&pay, "TOWN").is_empty());
+        assert_eq!(fields(&pay, "OTHER"), vec!["from"]);
+        assert_eq!(fields(&pay.clone().to("CITY"), "TOWN"), vec!["to"]);
+        let budget = EntryBody::new(EntryKind::Budget, "P", "2026", "1.00", "B", "2026-01-01");
+        assert_eq!(fields(&budget, "PROV"), vec!["to"]);
+        assert_eq!(
+            fields(&budget.clone().to("PROV").source(3), "PROV"),
+            vec!["source"]
+        );
+        let reversal = EntryBody::new(
+            EntryKind::Reversal,
+            "P",
+            "2026-11",
+            "1.00",
+            "V",
+            "2026-11-02",
+        )
+        .source(9);
+        assert!(fields(&reversal, "TOWN").is_empty());
+        assert_eq!(
+            fields(&reversal.clone().recipient("Rx"), "TOWN"),
+            vec!["recipient"]
+        );
     }
 
     #[test]

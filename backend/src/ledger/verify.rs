@@ -7,7 +7,7 @@
 //! recomputed from scratch.
 
 use super::read::{Directory, EntryFilter, EntryPage};
-use super::rules::{check_authority, Facts, FundsState, OrgFacts};
+use super::rules::{check_authority, check_shape, Facts, FundsState, OrgFacts};
 use super::{
     batch_payload_canonical, entry_hash, ChainFields, EntryBody, EntryView, SubmissionView,
     ENTRIES_PURPOSE, GENESIS_HASH,
@@ -239,6 +239,12 @@ impl Verifier {
         let Some(author) = self.reference.orgs.get(&e.author).cloned() else {
             return self.fail(seq, format!("author {} is unknown", e.author));
         };
+        for b in check_shape(e.kind, &e.body(), &e.author) {
+            self.fail(
+                seq,
+                format!("{}: {} ({})", b.code.as_str(), b.message, b.field),
+            );
+        }
         let to =
             e.to.as_ref()
                 .and_then(|t| self.reference.orgs.get(t))
@@ -268,14 +274,20 @@ impl Verifier {
         if self.batch.as_ref().is_some_and(|b| b.nonce != e.batch) {
             self.finish_batch();
         }
-        match &mut self.batch {
-            Some(b) => {
-                if b.author != e.author {
-                    let author = b.author.clone();
+        match self
+            .batch
+            .as_ref()
+            .map(|b| (b.recorded_at, b.author.clone()))
+        {
+            Some((batch_time, batch_author)) => {
+                if batch_time != recorded_at {
+                    self.fail(seq, "recorded_at differs from the rest of its batch (a batch is recorded at once)".into());
+                }
+                if batch_author != e.author {
                     self.fail(
                         seq,
                         format!(
-                            "author {} differs from its batch's author {author}",
+                            "author {} differs from its batch's author {batch_author}",
                             e.author
                         ),
                     );
@@ -339,6 +351,17 @@ impl Verifier {
                 format!(
                     "key {} was not valid when the batch was recorded",
                     sub.key_id
+                ),
+            );
+        }
+        let signed_at = parse_time(&sub.signed_at).unwrap_or(i64::MIN);
+        if signed_at.saturating_sub(b.recorded_at).abs() > crate::signing::SIGNED_AT_SKEW_MAX_MICROS
+        {
+            return self.fail(
+                b.first_seq,
+                format!(
+                    "batch {} was signed at {}, too far from when it was recorded",
+                    b.nonce, sub.signed_at
                 ),
             );
         }

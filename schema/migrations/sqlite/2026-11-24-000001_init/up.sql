@@ -124,9 +124,10 @@ CREATE INDEX ledger_entries_to_org ON ledger_entries (to_org_id);
 CREATE INDEX ledger_entries_author ON ledger_entries (author_org_id);
 CREATE INDEX ledger_entries_recipient ON ledger_entries (to_recipient);
 
--- Derived, rebuildable state for conservation checks: how much of each entry is still
--- available to draw on, and whether it was reversed. Written in the same transaction as the
--- append; `fundtrail verify` recomputes it from the ledger alone and never trusts it.
+-- Derived, rebuildable state for conservation checks: how much of each budget and allocation
+-- is still available to draw on, and which entries were reversed (payments get a row only
+-- when reversed: no row means the whole amount, not reversed). Written in the same
+-- transaction as the append; `fundtrail verify` recomputes it from the ledger alone.
 CREATE TABLE ledger_funds (
     seq              INTEGER PRIMARY KEY REFERENCES ledger_entries (seq),
     remaining_minor  BIGINT  NOT NULL CHECK (remaining_minor >= 0),
