@@ -280,3 +280,43 @@ fn a_forged_signature_or_swapped_key_fails_verification_at_the_batch() {
     let report = t.app.verify_db();
     assert!(!report.ok());
 }
+
+#[test]
+fn the_fundtrail_binary_names_the_first_broken_entry_and_exits_1() {
+    let t = Tree::build();
+    let out = t
+        .app
+        .append(
+            &t.town,
+            (0..4)
+                .map(|i| t.payment(i, "10.00", &format!("BIN-{i}")))
+                .collect(),
+        )
+        .unwrap();
+    let db = t.app.db_path.to_str().unwrap().to_string();
+    let run = || {
+        std::process::Command::new(fundtrail_e2e::fundtrail_bin())
+            .args(["--db", &db, "verify"])
+            .output()
+            .unwrap()
+    };
+    let ok = run();
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("ok: "));
+    let mut c = raw(&t);
+    c.batch_execute("DROP TRIGGER ledger_entries_no_update;")
+        .unwrap();
+    let seq = out.first_seq + 1;
+    diesel::sql_query("UPDATE ledger_entries SET memo = 'x' WHERE seq = ?")
+        .bind::<BigInt, _>(seq)
+        .execute(&mut c)
+        .unwrap();
+    let bad = run();
+    assert_eq!(bad.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        stdout.starts_with(&format!("FAILED at entry #{seq}: ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("hash"), "{stdout}");
+}

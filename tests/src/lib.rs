@@ -47,6 +47,20 @@ impl Reply {
     }
 }
 
+/// The `fundtrail` binary that `make test` builds before running the tests.
+pub fn fundtrail_bin() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/fundtrail");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --bins` first (make test does)",
+        bin.display()
+    );
+    bin
+}
+
 /// The current fiscal year, month period and today's date: entries in tests are "now".
 pub fn year() -> i32 {
     chrono::Utc::now().year()
