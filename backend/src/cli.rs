@@ -123,6 +123,24 @@ pub enum Command {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
+    /// Read a bank statement (CSV incl. GBK Chinese bank exports, camt.053/054, MT940) and show
+    /// what it holds, without sending it anywhere. Uploading to the ledger is not available yet,
+    /// so --dry-run is required.
+    Import {
+        file: PathBuf,
+        /// Required for now: parse and print only.
+        #[arg(long, required = true)]
+        dry_run: bool,
+        /// auto, csv, csv-icbc, csv-abc, csv-cmb, csv-chinese, camt053, camt054 or mt940.
+        #[arg(long, default_value = "auto")]
+        format: String,
+        /// The statement's account, for files that do not name it.
+        #[arg(long)]
+        account: Option<String>,
+        /// One JSON object per transaction on stdout (summary on stderr).
+        #[arg(long)]
+        json: bool,
+    },
     /// Orgs (admin).
     #[command(subcommand)]
     Org(OrgCommand),
@@ -761,6 +779,31 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
                 eprintln!("exported {lines} lines to {}", p.display());
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Import {
+            file,
+            dry_run,
+            format,
+            account,
+            json,
+        } => {
+            debug_assert!(dry_run, "clap requires --dry-run");
+            let format = crate::statement::format_by_name(&format)?;
+            let result = crate::statement::dry_run(
+                &file,
+                format,
+                account,
+                json,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            );
+            match result {
+                Ok(found) if found.errors == 0 => Ok(ExitCode::SUCCESS),
+                Ok(_) => Ok(ExitCode::FAILURE),
+                // The reader of our output went away (`| head`): not an error.
+                Err(e) if e.code() == ErrorCode::Unavailable => Ok(ExitCode::SUCCESS),
+                Err(e) => Err(e),
+            }
         }
         Command::Org(OrgCommand::Create {
             remote,

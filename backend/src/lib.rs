@@ -19,3 +19,4 @@ pub mod roster;
 pub mod server;
 pub mod service;
 pub mod signing;
+pub mod statement;

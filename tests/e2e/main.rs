@@ -5,6 +5,7 @@ mod cli;
 mod concurrency;
 mod demo;
 mod format;
+mod import;
 mod ledger;
 mod openapi;
 mod registry;
