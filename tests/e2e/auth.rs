@@ -452,17 +452,20 @@ fn a_key_retired_while_its_batch_waited_cannot_be_recorded() {
     .unwrap();
     let now = fundtrail::domain::now_micros();
     let verified = fundtrail::signing::verify(&mut conn, &actor, purpose, req, now).unwrap();
-    // Retired one second from now, while the batch waits for the writer lock...
-    let at = fundtrail::domain::format_micros(now + 1_000_000);
+    // Retired five seconds from now (a margin for a slow machine), while the batch waits for
+    // the writer lock...
+    let at = fundtrail::domain::format_micros(now + 5_000_000);
     let r = t.app.post_signed(
         &t.town,
         &format!("/api/v1/orgs/TOWN/keys/{}/retire", t.town.key.key_id),
         json!({"at": at}),
     );
     assert_eq!(r.status, 200, "{:?}", r.body);
-    // ...and appended two seconds from now: refused, nothing written, the chain stays valid.
+    // ...and appended (in simulated time) ten seconds from now: refused, nothing written, the
+    // chain stays valid.
     let before = t.app.snapshot();
-    let err = fundtrail::ledger::append::append(&mut conn, &verified, now + 2_000_000).unwrap_err();
+    let err =
+        fundtrail::ledger::append::append(&mut conn, &verified, now + 10_000_000).unwrap_err();
     assert_eq!(err.code().as_str(), "key_not_valid");
     assert_eq!(t.app.snapshot(), before);
     assert!(t.app.verify_db().ok());
