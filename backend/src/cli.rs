@@ -671,6 +671,19 @@ pub fn export(copy: &mut dyn LedgerCopy, out: &mut dyn std::io::Write) -> AppRes
     Ok(n)
 }
 
+/// Runs `f` on the ledger copy a command names: a server (`--server`) or the database file.
+fn with_copy<T>(
+    server: Option<String>,
+    token: Option<String>,
+    db: &std::path::Path,
+    f: impl FnOnce(&mut dyn LedgerCopy) -> AppResult<T>,
+) -> AppResult<T> {
+    match server {
+        Some(url) => f(&mut Client::new(&url, token)),
+        None => f(&mut DbCopy::new(&mut config::open_existing(db)?)),
+    }
+}
+
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> AppResult<ExitCode> {
     match cli.command {
@@ -750,13 +763,7 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
             token,
             json,
         } => {
-            let report = match server {
-                Some(url) => verify_copy(&mut Client::new(&url, token))?,
-                None => {
-                    let mut conn = config::open_existing(&cli.db)?;
-                    verify_copy(&mut DbCopy::new(&mut conn))?
-                }
-            };
+            let report = with_copy(server, token, &cli.db, |copy| verify_copy(copy))?;
             Ok(print_report(&report, json))
         }
         Command::Export { server, token, out } => {
@@ -766,13 +773,7 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
                 )?)),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            let lines = match server {
-                Some(url) => export(&mut Client::new(&url, token), &mut sink)?,
-                None => {
-                    let mut conn = config::open_existing(&cli.db)?;
-                    export(&mut DbCopy::new(&mut conn), &mut sink)?
-                }
-            };
+            let lines = with_copy(server, token, &cli.db, |copy| export(copy, &mut sink))?;
             sink.flush()
                 .map_err(|e| AppError::internal(format!("write failed: {e}")))?;
             if let Some(p) = out {

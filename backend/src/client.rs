@@ -3,7 +3,7 @@
 
 use crate::crypto::SigningKey;
 use crate::error::{AppError, AppResult, ErrorCode, Problem};
-use crate::ledger::read::{EntryFilter, EntryPage};
+use crate::ledger::read::EntryPage;
 use crate::ledger::rules::OrgFacts;
 use crate::ledger::verify::{KeyView, LedgerCopy, Reference};
 use crate::service::orgs::OrgView;
@@ -183,17 +183,10 @@ impl LedgerCopy for Client {
     }
 
     fn page(&mut self, after: i64) -> AppResult<EntryPage> {
-        let f = EntryFilter {
-            after: Some(after),
-            limit: Some(crate::ledger::read::PAGE_ENTRIES_MAX),
-            ..Default::default()
-        };
+        let limit = crate::ledger::read::PAGE_ENTRIES_MAX;
         self.get(
             "/api/v1/entries",
-            &[
-                ("after", f.after.unwrap_or(0).to_string()),
-                ("limit", f.limit.unwrap_or(1000).to_string()),
-            ],
+            &[("after", after.to_string()), ("limit", limit.to_string())],
         )
     }
 }

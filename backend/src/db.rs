@@ -113,11 +113,3 @@ pub fn write_transaction<T>(
         },
     }
 }
-
-/// Runs `f` in an ordinary transaction (for writes outside the ledger).
-pub fn transaction<T>(
-    conn: &mut DbConn,
-    f: impl FnOnce(&mut DbConn) -> AppResult<T>,
-) -> AppResult<T> {
-    write_transaction(conn, f)
-}

@@ -11,6 +11,7 @@
 //! assert!(parse_amount("1234.5", 2).is_err()); // must be written "1234.50"
 //! ```
 
+use crate::error::ErrorCode;
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
@@ -37,13 +38,13 @@ pub enum AmountError {
 
 impl AmountError {
     /// The stable API error code for this failure.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AmountError::NotADecimal(_) => "invalid_amount",
-            AmountError::NotPositive => "amount_not_positive",
-            AmountError::TooPrecise { .. } => "amount_too_precise",
-            AmountError::TooLarge { .. } => "amount_too_large",
-            AmountError::NotCanonical { .. } => "amount_not_canonical",
+            AmountError::NotADecimal(_) => ErrorCode::InvalidAmount,
+            AmountError::NotPositive => ErrorCode::AmountNotPositive,
+            AmountError::TooPrecise { .. } => ErrorCode::AmountTooPrecise,
+            AmountError::TooLarge { .. } => ErrorCode::AmountTooLarge,
+            AmountError::NotCanonical { .. } => ErrorCode::AmountNotCanonical,
         }
     }
 }
@@ -132,7 +133,7 @@ mod tests {
 
     #[test]
     fn refuses_each_bad_form_with_its_code() {
-        let code = |s: &str| parse_amount(s, 2).unwrap_err().code();
+        let code = |s: &str| parse_amount(s, 2).unwrap_err().code().as_str();
         assert_eq!(code("-1.00"), "amount_not_positive");
         assert_eq!(code("0.00"), "amount_not_positive");
         assert_eq!(code("1.005"), "amount_too_precise");

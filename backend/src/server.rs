@@ -15,9 +15,7 @@ pub const POOL_CONNECTIONS_MAX: u32 = 8;
 
 /// Opens the database (migrating it) and loads the master key.
 pub fn state(db_path: &Path) -> AppResult<AppState> {
-    let mut conn = config::open_existing(db_path)?;
-    db::migrate(&mut conn)?;
-    drop(conn);
+    drop(config::open_existing(db_path)?); // creates nothing; migrates
     let master = config::load_master_key(db_path)?;
     Ok(AppState {
         pool: db::pool(&config::db_url(db_path), POOL_CONNECTIONS_MAX)?,

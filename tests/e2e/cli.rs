@@ -17,8 +17,6 @@ fn a_clerk_registers_pays_a_roster_in_batches_reverses_and_verifies() {
     let t = Tree::build();
     let dir = t.app.dir.path();
     let key_path = dir.join("town.key");
-    std::fs::write(&key_path, "").unwrap();
-    std::fs::remove_file(&key_path).unwrap();
     // TOWN's existing key, as the clerk's key file.
     t.town.key.save(&key_path).unwrap();
     let base = t.app.base.clone();

@@ -123,20 +123,12 @@ impl TestApp {
 
     /// GET with an optional token.
     pub fn get(&self, token: Option<&str>, path: &str) -> Reply {
-        let mut req = self.agent.get(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.header("authorization", &format!("Bearer {t}"));
-        }
-        reply(req.call())
+        reply(bearer(self.agent.get(format!("{}{path}", self.base)), token).call())
     }
 
     /// POST a raw JSON body with an optional token.
     pub fn post(&self, token: Option<&str>, path: &str, body: &Value) -> Reply {
-        let mut req = self.agent.post(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.header("authorization", &format!("Bearer {t}"));
-        }
-        reply(req.send_json(body))
+        reply(bearer(self.agent.post(format!("{}{path}", self.base)), token).send_json(body))
     }
 
     /// POST raw bytes (for malformed JSON).
@@ -243,6 +235,13 @@ impl TestApp {
                 .unwrap();
         out.push(("remaining_total".into(), c.n));
         out
+    }
+}
+
+fn bearer<B>(req: ureq::RequestBuilder<B>, token: Option<&str>) -> ureq::RequestBuilder<B> {
+    match token {
+        Some(t) => req.header("authorization", &format!("Bearer {t}")),
+        None => req,
     }
 }
 

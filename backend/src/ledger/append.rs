@@ -111,15 +111,8 @@ fn check_alone(
     let amount_minor = match parse_amount(&body.amount, program.minor_units) {
         Ok(a) => Some(a),
         Err(e) => {
-            let code = match e.code() {
-                "amount_not_positive" => ErrorCode::AmountNotPositive,
-                "amount_too_precise" => ErrorCode::AmountTooPrecise,
-                "amount_too_large" => ErrorCode::AmountTooLarge,
-                "amount_not_canonical" => ErrorCode::AmountNotCanonical,
-                _ => ErrorCode::InvalidAmount,
-            };
             p(
-                code,
+                e.code(),
                 "amount",
                 format!(
                     "{e} ({} uses {} decimals)",

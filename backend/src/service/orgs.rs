@@ -3,7 +3,7 @@
 use super::{check_code, check_text};
 use crate::auth::Actor;
 use crate::crypto::{self, key_id_for};
-use crate::db::{transaction, DbConn};
+use crate::db::{write_transaction, DbConn};
 use crate::domain::{format_micros, parse_time, Micros, Role};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ledger::read::Directory;
@@ -165,7 +165,7 @@ pub fn bootstrap_org(
     now: Micros,
 ) -> AppResult<i64> {
     check_code("code", code)?;
-    transaction(conn, |conn| {
+    write_transaction(conn, |conn| {
         let id: i64 = diesel::insert_into(orgs::table)
             .values(NewOrg {
                 code,
@@ -214,7 +214,7 @@ pub fn create(conn: &mut DbConn, v: &Verified, now: Micros) -> AppResult<OrgView
         .as_deref()
         .map(|k| decode_public_key("public_key", k))
         .transpose()?;
-    transaction(conn, |conn| {
+    write_transaction(conn, |conn| {
         signing::record(conn, v, now)?;
         let parent = match &req.parent {
             Some(p) => Some(find_org(conn, p).map_err(|_| {
@@ -320,7 +320,7 @@ pub fn add_key(conn: &mut DbConn, v: &Verified, code: &str, now: Micros) -> AppR
             "valid_until must be after valid_from",
         ));
     }
-    transaction(conn, |conn| {
+    write_transaction(conn, |conn| {
         signing::record(conn, v, now)?;
         // The admin registers an org's first key, or replaces one that was retired (lost or
         // compromised). While the org has a valid key, only the org itself, signing with that
@@ -371,7 +371,7 @@ pub fn retire_key(
     v.actor.require_admin_or_self(org.id)?;
     let req: RetireKeyRequest = v.payload_as()?;
     let at = time_or_now("at", req.at.as_deref(), now)?.max(now);
-    transaction(conn, |conn| {
+    write_transaction(conn, |conn| {
         signing::record(conn, v, now)?;
         let current: Option<Option<i64>> = org_keys::table
             .filter(org_keys::key_id.eq(key_id))
@@ -419,7 +419,7 @@ pub fn create_token(
     v.actor.require_admin_or_self(org.id)?;
     let req: NewTokenRequest = v.payload_as()?;
     check_text("label", &req.label, 100)?;
-    transaction(conn, |conn| {
+    write_transaction(conn, |conn| {
         signing::record(conn, v, now)?;
         let (id, token) = issue_token_local(conn, org.id, &req.label, now)?;
         Ok(IssuedToken {
@@ -461,7 +461,7 @@ pub fn revoke_token(conn: &mut DbConn, v: &Verified, id: i64, now: Micros) -> Ap
         .optional()?
         .ok_or_else(|| AppError::not_found(format!("token {id}")))?;
     v.actor.require_admin_or_self(row.org_id)?;
-    transaction(conn, |conn| {
+    write_transaction(conn, |conn| {
         signing::record(conn, v, now)?;
         if row.revoked_at.is_none() {
             diesel::update(api_tokens::table.find(id))

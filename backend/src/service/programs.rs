@@ -1,7 +1,7 @@
 //! Welfare programs: what is paid, in which currency, by which periods, at what standard.
 
 use super::{check_code, check_text};
-use crate::db::{transaction, DbConn};
+use crate::db::{write_transaction, DbConn};
 use crate::domain::{format_micros, Granularity, Micros, Role};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ledger::read::Directory;
@@ -102,7 +102,7 @@ pub fn create(conn: &mut DbConn, v: &Verified, now: Micros) -> AppResult<Program
     let standard = parse_amount_lenient(&req.standard_amount, minor_units).map_err(|e| {
         AppError::new(ErrorCode::InvalidAmount, e.to_string()).field("standard_amount")
     })?;
-    transaction(conn, |conn| {
+    write_transaction(conn, |conn| {
         signing::record(conn, v, now)?;
         let exists: i64 = programs::table
             .filter(programs::code.eq(&req.code))

@@ -5,7 +5,7 @@
 use super::check_text;
 use crate::auth::Actor;
 use crate::crypto::PersonalDataKeys;
-use crate::db::{transaction, DbConn};
+use crate::db::{write_transaction, DbConn};
 use crate::domain::{format_micros, parse_date, Micros, RecipientStatus, Role};
 use crate::error::{AppError, AppResult, ErrorCode, Problem};
 use crate::idcard;
@@ -235,7 +235,7 @@ pub fn register(
     if !problems.is_empty() {
         return Err(AppError::batch(problems));
     }
-    transaction(conn, |conn| {
+    write_transaction(conn, |conn| {
         signing::record(conn, v, now)?;
         let pseudonyms: Vec<String> = rows.iter().map(|r| r.pseudonym.clone()).collect();
         let existing: Vec<String> = recipients::table
@@ -308,7 +308,7 @@ pub fn set_status(
             "only the recipient's home office may change their status",
         ));
     }
-    transaction(conn, |conn| {
+    write_transaction(conn, |conn| {
         signing::record(conn, v, now)?;
         let date = if req.status == RecipientStatus::Active {
             None
@@ -475,7 +475,7 @@ pub fn read_personal(
         })?;
     let data: PersonalData = serde_json::from_slice(&plain)
         .map_err(|_| AppError::internal("personal data is unreadable"))?;
-    transaction(conn, |conn| {
+    write_transaction(conn, |conn| {
         diesel::insert_into(personal_data_reads::table)
             .values(NewPersonalDataRead {
                 recipient_id: row.id,
