@@ -156,7 +156,10 @@ mod tests {
         assert_eq!(parse_amount_lenient("780.5", 2), Ok(78_050));
         assert_eq!(parse_amount_lenient("780.500", 2), Ok(78_050));
         assert_eq!(
-            parse_amount_lenient("780.501", 2).unwrap_err().code(),
+            parse_amount_lenient("780.501", 2)
+                .unwrap_err()
+                .code()
+                .as_str(),
             "amount_too_precise"
         );
     }
