@@ -25,6 +25,10 @@ NO_CRYPTO = "signatures NOT checked: pip install cryptography"
 
 GENESIS = "0" * 64
 PURPOSE = "POST /api/v1/entries"
+# Section 7: confirmations and returns are derived from an uploaded bank statement and carried
+# by the upload's submission, whose signed payload is its manifest (naming the file's SHA-256).
+STATEMENTS_PURPOSE = "POST /api/v1/statements"
+BANK_FACTS = ("confirmation", "return")
 DOMAIN = "fundtrail/signed-request/v1"
 STR, INT, NULL = (str,), (int,), (type(None),)
 # Section 2: the body an author signs, with the JSON types each key may take.
@@ -118,7 +122,9 @@ def require(obj, fields):
 class Batch:
     def __init__(self, nonce, author, seq, recorded_at):
         self.nonce, self.author, self.first_seq, self.recorded_at = nonce, author, seq, recorded_at
-        self.bodies = []  # canonical bytes, in seq order
+        self.bodies = []  # canonical bytes, in seq order (ledger batches only)
+        self.count = 0
+        self.bank = None  # True: bank facts from a statement upload
         self.last = None  # (seq, hash) of its last entry
 
 
@@ -183,7 +189,14 @@ class Verifier:
             self.batch = Batch(nonce, e["author"], seq, e["recorded_at"])
         elif e["author"] != self.batch.author:  # the batch's one signature speaks for one author
             self.fail(seq, f"author {e['author']} differs from its batch's author {self.batch.author}")
-        self.batch.bodies.append(body)
+        bank = e["kind"] in BANK_FACTS
+        if self.batch.bank is None:
+            self.batch.bank = bank
+        elif self.batch.bank != bank:
+            self.fail(seq, "a batch mixes bank confirmations/returns with other entries")
+        if not bank:
+            self.batch.bodies.append(body)
+        self.batch.count += 1
         self.batch.last = (seq, e["hash"])
 
     def check_chain(self, e, seq, hashed):
@@ -215,7 +228,7 @@ class Verifier:
         if reason and not explained:
             self.fail(b.first_seq, f"batch {b.nonce} (entries #{b.first_seq}-#{b.last[0]}): {reason}")
         elif clean:
-            self.entries += len(b.bodies)
+            self.entries += b.count
             self.batches += 1
             self.head = b.last
 
@@ -227,11 +240,20 @@ class Verifier:
             return "its signed submission is missing from the export"
         if sub["org"] != b.author:
             return f"submission was signed by {sub['org']}, but the entries say {b.author}"
-        if sub["purpose"] != PURPOSE:
-            return f"submission purpose is {sub['purpose']!r}, not {PURPOSE!r}"
-        digest = sha256_hex(payload_canonical(b.bodies))
-        if digest != sub["payload_sha256"]:
-            return "its entries do not rebuild the signed payload (altered, added or removed entries)"
+        purpose = STATEMENTS_PURPOSE if b.bank else PURPOSE
+        if sub["purpose"] != purpose:
+            return f"submission purpose is {sub['purpose']!r}, not {purpose!r}"
+        if b.bank:
+            manifest = sub.get("manifest")
+            if not isinstance(manifest, str):
+                return "the statement upload's signed manifest is missing"
+            digest = sha256_hex(manifest.encode("utf-8"))
+            if digest != sub["payload_sha256"]:
+                return "its manifest is not the one that was signed"
+        else:
+            digest = sha256_hex(payload_canonical(b.bodies))
+            if digest != sub["payload_sha256"]:
+                return "its entries do not rebuild the signed payload (altered, added or removed entries)"
         key = self.keys.get(sub["key_id"])
         if key is None:
             return f"key {sub['key_id']} is not in the export"

@@ -123,13 +123,16 @@ pub enum Command {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
-    /// Read a bank statement (CSV incl. GBK Chinese bank exports, camt.053/054, MT940) and show
-    /// what it holds, without sending it anywhere. Uploading to the ledger is not available yet,
-    /// so --dry-run is required.
+    /// Import a bank statement (CSV incl. GBK Chinese bank exports, camt.053/054, MT940) for
+    /// one of your org's registered accounts: signs the file's SHA-256 and uploads it; the
+    /// server matches its rows to your payments. With --dry-run, only read it and show what it
+    /// holds, sending nothing anywhere.
     Import {
+        #[command(flatten)]
+        remote: Remote,
         file: PathBuf,
-        /// Required for now: parse and print only.
-        #[arg(long, required = true)]
+        /// Parse and print only; contact no server.
+        #[arg(long)]
         dry_run: bool,
         /// auto, csv, csv-icbc, csv-abc, csv-cmb, csv-chinese, camt053, camt054 or mt940.
         #[arg(long, default_value = "auto")]
@@ -137,10 +140,17 @@ pub enum Command {
         /// The statement's account, for files that do not name it.
         #[arg(long)]
         account: Option<String>,
-        /// One JSON object per transaction on stdout (summary on stderr).
+        /// With --dry-run: one JSON object per transaction on stdout (summary on stderr).
+        /// Otherwise: the import result as JSON.
         #[arg(long)]
         json: bool,
     },
+    /// Program bank accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Imported statements.
+    #[command(subcommand)]
+    Statement(StatementCommand),
     /// Orgs (admin).
     #[command(subcommand)]
     Org(OrgCommand),
@@ -348,6 +358,57 @@ pub enum ProgramCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum AccountCommand {
+    /// Register a bank account holding an org's program money (the org itself, or the admin).
+    Add {
+        #[command(flatten)]
+        remote: Remote,
+        /// The org whose money it holds.
+        #[arg(long)]
+        org: String,
+        /// Account number or IBAN.
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value = "CNY")]
+        currency: String,
+        /// For people, e.g. 城关镇低保资金专户.
+        #[arg(long)]
+        label: String,
+    },
+    /// List registered accounts.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StatementCommand {
+    /// List imported statements you may read.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// One statement with its rows (JSON).
+    Show {
+        #[command(flatten)]
+        remote: Remote,
+        id: i64,
+        /// confirmed, returned, unmatched or duplicate.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        after: Option<i64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum RecipientsCommand {
     /// Register recipients from a CSV: name, id_number, bank_account, [bank_name, status, status_date].
     Register {
@@ -415,6 +476,106 @@ fn post_and_print(remote: &Remote, path: &str, payload: Value) -> AppResult<Exit
         .client()?
         .post_signed(path, &remote.signing_key()?, payload)?;
     print_json(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `fundtrail import FILE`: hash, sign the manifest, upload with a progress bar, summarise.
+fn import_statement(
+    remote: &Remote,
+    file: &std::path::Path,
+    format: &str,
+    account: Option<String>,
+    json: bool,
+) -> AppResult<ExitCode> {
+    let client = remote.client()?;
+    let key = remote.signing_key()?;
+    let unreadable = |e: std::io::Error| {
+        AppError::invalid("file", format!("cannot read {}: {e}", file.display()))
+    };
+    let size_bytes = std::fs::metadata(file).map_err(unreadable)?.len();
+    let bar = ProgressBar::new(size_bytes);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    // The file's digest goes into the signed manifest, so it is read twice: once here.
+    bar.set_message("hashing");
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut f =
+        std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(file).map_err(unreadable)?);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut hashed: u64 = 0;
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).map_err(unreadable)?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+        hashed += n as u64;
+        bar.set_position(hashed);
+    }
+    let digest = hex::encode(ctx.finish());
+    let file_name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "statement".into());
+    let manifest = json!({
+        "file_sha256": digest,
+        "size_bytes": hashed,
+        "file_name": file_name,
+        "format": format,
+        "account": account,
+    });
+    bar.set_message("uploading");
+    bar.set_position(0);
+    let mut sent = |n: u64| {
+        bar.set_position(n);
+        if n >= hashed {
+            bar.set_message("server is matching rows");
+        }
+    };
+    let result: AppResult<crate::statements::read::ImportResult> =
+        client.post_file_signed("/api/v1/statements", &key, manifest, file, &mut sent);
+    bar.finish_and_clear();
+    let result = result?;
+    if json {
+        print_json(&result);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = &result.statement;
+    if result.already_imported {
+        println!(
+            "{} was already imported as statement {}; nothing changed.",
+            file.display(),
+            s.id
+        );
+    } else {
+        println!(
+            "imported {} as statement {} ({}, {} rows)",
+            file.display(),
+            s.id,
+            s.format,
+            s.rows_total
+        );
+    }
+    let mut notes: Vec<_> = s.unmatched_by_note.iter().collect();
+    notes.sort();
+    let notes: Vec<String> = notes.iter().map(|(n, c)| format!("{n} {c}")).collect();
+    println!(
+        "  confirmed {} (by reference {}, by account and amount {}), returned {}, unmatched {}{}, already in an earlier statement {}",
+        s.confirmed_strong + s.confirmed_weak,
+        s.confirmed_strong,
+        s.confirmed_weak,
+        s.returned,
+        s.unmatched,
+        if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) },
+        s.rows_duplicate
+    );
+    if let (Some(first), Some(last)) = (s.first_seq, s.last_seq) {
+        println!("  ledger entries #{first}-#{last}");
+    }
+    println!("  rows: fundtrail statement show {}", s.id);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -501,6 +662,7 @@ fn disburse(remote: &Remote, a: &DisburseArgs) -> AppResult<ExitCode> {
                 message: format!("{}: {e}", roster.display()),
                 field: e.column.clone(),
                 item: None,
+                location: None,
             })
             .collect();
         AppError::batch(problems)
@@ -576,7 +738,7 @@ fn disburse(remote: &Remote, a: &DisburseArgs) -> AppResult<ExitCode> {
             Err(mut e) => {
                 bar.abandon();
                 // Map batch items back to roster lines so the clerk can fix the file.
-                for p in e.problems.iter_mut().chain(std::iter::once(&mut e.first)) {
+                for p in e.problems.iter_mut().chain(std::iter::once(&mut *e.first)) {
                     if let Some(i) = p.item {
                         p.message = format!("roster line {}: {}", chunk[i].0, p.message);
                     }
@@ -782,15 +944,19 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Import {
+            remote,
             file,
             dry_run,
             format,
             account,
             json,
         } => {
-            debug_assert!(dry_run, "clap requires --dry-run");
-            let format = crate::statement::format_by_name(&format)?;
-            let result = crate::statement::dry_run(
+            let format_name = format;
+            let format = crate::statements::show::format_by_name(&format_name)?;
+            if !dry_run {
+                return import_statement(&remote, &file, &format_name, account, json);
+            }
+            let result = crate::statements::show::dry_run(
                 &file,
                 format,
                 account,
@@ -805,6 +971,45 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
                 Err(e) if e.code() == ErrorCode::Unavailable => Ok(ExitCode::SUCCESS),
                 Err(e) => Err(e),
             }
+        }
+        Command::Account(AccountCommand::Add {
+            remote,
+            org,
+            account,
+            currency,
+            label,
+        }) => post_and_print(
+            &remote,
+            "/api/v1/bank-accounts",
+            json!({"org": org, "account": account, "currency": currency, "label": label}),
+        ),
+        Command::Account(AccountCommand::List { remote, org }) => {
+            let query: Vec<(&str, String)> = org.map(|o| ("org", o)).into_iter().collect();
+            let out: Value = remote.client()?.get("/api/v1/bank-accounts", &query)?;
+            print_json(&out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Statement(StatementCommand::List { remote, org }) => {
+            let query: Vec<(&str, String)> = org.map(|o| ("org", o)).into_iter().collect();
+            let out: Value = remote.client()?.get("/api/v1/statements", &query)?;
+            print_json(&out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Statement(StatementCommand::Show {
+            remote,
+            id,
+            status,
+            limit,
+            after,
+        }) => {
+            let mut query = vec![("limit", limit.to_string())];
+            query.extend(status.map(|s| ("status", s)));
+            query.extend(after.map(|a| ("after", a.to_string())));
+            let out: Value = remote
+                .client()?
+                .get(&format!("/api/v1/statements/{id}"), &query)?;
+            print_json(&out);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Org(OrgCommand::Create {
             remote,

@@ -29,8 +29,10 @@ struct WireError {
     message: String,
     field: Option<String>,
     item: Option<usize>,
+    location: Option<String>,
     #[serde(default)]
     errors: Vec<WireProblem>,
+    errors_total: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -39,6 +41,7 @@ struct WireProblem {
     message: String,
     field: Option<String>,
     item: Option<usize>,
+    location: Option<String>,
 }
 
 fn code_of(name: &str) -> ErrorCode {
@@ -101,6 +104,7 @@ impl Client {
                         message: p.message,
                         field: p.field,
                         item: p.item,
+                        location: p.location,
                     })
                     .collect();
                 if problems.is_empty() {
@@ -109,9 +113,12 @@ impl Client {
                         message: w.message,
                         field: w.field,
                         item: w.item,
+                        location: w.location,
                     });
                 }
-                Err(AppError::batch(problems))
+                let mut err = AppError::batch(problems);
+                err.problems_total = err.problems_total.max(w.errors_total.unwrap_or(0));
+                Err(err)
             }
             Err(_) => Err(AppError::internal(format!(
                 "{what}: HTTP {status}: {}",
@@ -154,6 +161,56 @@ impl Client {
             .map_err(|e| AppError::invalid("payload", e.to_string()))?;
         let body = serde_json::to_value(&req).expect("a signed request serializes");
         self.post_json(path, &body)
+    }
+
+    /// Sends `file` as the body of a signed `POST path` whose payload (`manifest`) names it; the
+    /// signed request goes in the `Fundtrail-Signature` header. The file streams from disk;
+    /// `sent` is called with the bytes sent so far.
+    pub fn post_file_signed<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        key: &SigningKey,
+        manifest: Value,
+        file: &std::path::Path,
+        sent: &mut dyn FnMut(u64),
+    ) -> AppResult<T> {
+        let purpose = format!("POST {path}");
+        let req = SignedRequest::sign(key, &purpose, manifest)
+            .map_err(|e| AppError::invalid("payload", e.to_string()))?;
+        let header = crate::crypto::b64(
+            serde_json::to_string(&req)
+                .expect("a signed request serializes")
+                .as_bytes(),
+        );
+        let f = std::fs::File::open(file).map_err(|e| {
+            AppError::invalid("file", format!("cannot read {}: {e}", file.display()))
+        })?;
+        let mut reader = Progress {
+            inner: std::io::BufReader::with_capacity(1 << 16, f),
+            sent: 0,
+            report: sent,
+        };
+        let request = self
+            .authorized(self.agent.post(self.url(path)))
+            .header(crate::api::statements::SIGNATURE_HEADER, &header)
+            .header("content-type", "application/octet-stream");
+        self.read(path, request.send(ureq::SendBody::from_reader(&mut reader)))
+    }
+}
+
+/// A reader that reports how much has been read.
+struct Progress<'a, R> {
+    inner: R,
+    sent: u64,
+    report: &'a mut dyn FnMut(u64),
+}
+
+impl<R: std::io::Read> std::io::Read for Progress<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sent += n as u64;
+        (self.report)(self.sent);
+        Ok(n)
     }
 }
 

@@ -25,6 +25,11 @@ pub fn data_dir(db_path: &Path) -> PathBuf {
     }
 }
 
+/// Where uploaded statement files are kept (encrypted, by SHA-256), beside the database.
+pub fn files_dir(db_path: &Path) -> PathBuf {
+    data_dir(db_path).join("statement-files")
+}
+
 /// The SQLite URL diesel opens for `path`.
 pub fn db_url(path: &Path) -> String {
     path.to_string_lossy().into_owned()

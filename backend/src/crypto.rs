@@ -213,6 +213,11 @@ impl MasterKey {
         out
     }
 
+    /// The secret that keys the statement file store (HKDF info "statement-files/v1").
+    pub fn file_store_secret(&self) -> [u8; 32] {
+        self.derive(b"statement-files/v1")
+    }
+
     /// The keys that protect personal data.
     pub fn personal_data_keys(&self) -> PersonalDataKeys {
         PersonalDataKeys {

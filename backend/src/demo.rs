@@ -307,6 +307,58 @@ pub fn load(db_path: &Path, fixtures: &Path) -> AppResult<DemoSummary> {
         .memo(&c["memo"]);
         append_as(&mut conn, key_of(office)?, vec![repay])?;
     }
+    // The townships' program accounts and their November bank statements, which confirm the
+    // payments and show the exceptions (see fixtures/demo/statements/README.md).
+    let mut account_of: HashMap<String, String> = HashMap::new();
+    for a in read_csv(&fixtures.join("accounts.csv"))? {
+        let office = a["org"].clone();
+        submit(
+            &mut conn,
+            key_of(&office)?,
+            crate::statements::accounts::ACCOUNTS_PURPOSE,
+            json!({"org": office, "account": a["account"], "currency": a["currency"], "label": a["label"]}),
+            crate::statements::accounts::register,
+        )?;
+        account_of.insert(office, a["account"].clone());
+    }
+    let master = config::load_master_key(db_path)?;
+    let files =
+        crate::filestore::FileStore::open(&config::files_dir(db_path), master.file_store_secret())
+            .map_err(|e| AppError::internal(format!("statement file store: {e}")))?;
+    let dir = fixtures.join("statements");
+    let mut statements: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| AppError::internal(format!("{}: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x != "md"))
+        .collect();
+    // Each office's main statement before the later, overlapping one.
+    statements.sort_by_key(|p| {
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        (name.contains("late"), name)
+    });
+    for path in statements {
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let office = name.split('.').next().unwrap_or_default().to_string();
+        crate::statements::import::import_local(
+            &mut conn,
+            &keys,
+            &files,
+            key_of(&office)?,
+            &path,
+            "auto",
+            account_of.get(&office).map(String::as_str),
+            &mut |_| {},
+        )?;
+    }
+
     let head = crate::ledger::read::head(&mut conn)?;
     Ok(DemoSummary {
         loaded: true,

@@ -52,6 +52,7 @@ error_codes! {
     ReplayedSubmission = "replayed_submission" => 409,
     Overdraw = "overdraw" => 409,
     AlreadyReversed = "already_reversed" => 409,
+    AlreadyConfirmed = "already_confirmed" => 409,
     SourceAlreadyDrawn = "source_already_drawn" => 409,
     DuplicateReference = "duplicate_reference" => 409,
     DuplicateRecipient = "duplicate_recipient" => 409,
@@ -82,6 +83,10 @@ error_codes! {
     ProgramMismatch = "program_mismatch" => 422,
     BatchTooLarge = "batch_too_large" => 422,
     EmptyBatch = "empty_batch" => 422,
+    UnknownAccount = "unknown_account" => 422,
+    UnknownFormat = "unknown_format" => 422,
+    BadStatementRow = "bad_statement_row" => 422,
+    DigestMismatch = "digest_mismatch" => 422,
     // 500/503: ours, never the client's.
     Internal = "internal" => 500,
     Unavailable = "unavailable" => 503,
@@ -97,6 +102,9 @@ pub struct Problem {
     pub field: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item: Option<usize>,
+    /// Where in an uploaded file: `line 17`, or an XML path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 /// The most problems one response lists; beyond that the count says how many more.
@@ -105,7 +113,7 @@ pub const PROBLEMS_LISTED_MAX: usize = 100;
 /// An application error: the first problem, and for batches every problem found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppError {
-    pub first: Problem,
+    pub first: Box<Problem>,
     pub problems: Vec<Problem>,
     pub problems_total: usize,
 }
@@ -140,6 +148,7 @@ impl AppError {
             message: message.into(),
             field: None,
             item: None,
+            location: None,
         })
     }
 
@@ -162,10 +171,19 @@ impl AppError {
         let total = problems.len();
         problems.truncate(PROBLEMS_LISTED_MAX);
         AppError {
-            first: problems[0].clone(),
+            first: Box::new(problems[0].clone()),
             problems,
             problems_total: total,
         }
+    }
+
+    /// The same error under another code.
+    pub fn with_code(mut self, code: ErrorCode) -> AppError {
+        self.first.error = code;
+        if let Some(p) = self.problems.first_mut() {
+            p.error = code;
+        }
+        self
     }
 
     pub fn code(&self) -> ErrorCode {
@@ -192,7 +210,7 @@ impl AppError {
 impl From<Problem> for AppError {
     fn from(p: Problem) -> AppError {
         AppError {
-            first: p.clone(),
+            first: Box::new(p.clone()),
             problems: vec![p],
             problems_total: 1,
         }
@@ -244,7 +262,10 @@ pub struct ErrorBody {
     /// The 0-based item of a batch that caused it, where one did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item: Option<usize>,
-    /// For batches: every problem found (up to 100).
+    /// Where in an uploaded file, where the error came from one (`line 17`, an XML path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// For batches and files: every problem found (up to 100).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<Problem>,
     /// How many problems in all, where more were found than listed.
@@ -259,6 +280,7 @@ impl From<&AppError> for ErrorBody {
             message: e.first.message.clone(),
             field: e.first.field.clone(),
             item: e.first.item,
+            location: e.first.location.clone(),
             errors: if e.problems_total > 1 {
                 e.problems.clone()
             } else {
@@ -318,6 +340,7 @@ mod tests {
                 message: "x".into(),
                 field: None,
                 item: Some(i),
+                location: None,
             })
             .collect();
         let e = AppError::batch(problems);

@@ -3,7 +3,8 @@
 use crate::api::{self, AppState};
 use crate::config;
 use crate::db;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
+use crate::filestore::FileStore;
 use actix_web::dev::Service as _;
 use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
@@ -21,6 +22,14 @@ pub fn state(db_path: &Path) -> AppResult<AppState> {
         pool: db::pool(&config::db_url(db_path), POOL_CONNECTIONS_MAX)?,
         personal_data: Arc::new(master.personal_data_keys()),
         ledger_writer: Arc::new(Mutex::new(())),
+        files: FileStore::open(&config::files_dir(db_path), master.file_store_secret()).map_err(
+            |e| {
+                AppError::internal(format!(
+                    "cannot open the statement file store {}: {e}",
+                    config::files_dir(db_path).display()
+                ))
+            },
+        )?,
     })
 }
 

@@ -515,6 +515,9 @@ struct CsvIter<R: Read> {
     to: Option<NaiveDate>,
     /// `None` = no row yet; `Some(None)` = rows disagree.
     currency: Option<Option<String>>,
+    /// The rows' own account column, the same way: a file with an account column but no
+    /// preamble is a statement of the account its rows name.
+    row_account: Option<Option<String>>,
     done: bool,
 }
 
@@ -538,6 +541,7 @@ impl<R: Read> CsvIter<R> {
             line: Vec::new(),
             text: String::new(),
             from: None,
+            row_account: None,
             to: None,
             currency: None,
             done: false,
@@ -629,7 +633,10 @@ impl<R: Read> CsvIter<R> {
         }
         Some(Ok(Record::Statement(Statement {
             location: Location::Line(self.header_line),
-            account: self.default_account().unwrap_or_default(),
+            account: self
+                .default_account()
+                .or_else(|| self.row_account.clone().flatten())
+                .unwrap_or_default(),
             statement_id: None,
             currency: self.currency.clone().flatten(),
             from_date: self.from,
@@ -875,6 +882,11 @@ impl<R: Read> Iterator for CsvIter<R> {
             return Some(result.map(|t| {
                 self.from = Some(self.from.map_or(t.booking_date, |d| d.min(t.booking_date)));
                 self.to = Some(self.to.map_or(t.booking_date, |d| d.max(t.booking_date)));
+                self.row_account = match self.row_account.take() {
+                    None => Some(Some(t.account.clone())),
+                    Some(Some(a)) if a == t.account => Some(Some(a)),
+                    Some(_) => Some(None),
+                };
                 self.currency = match self.currency.take() {
                     None => Some(Some(t.currency.clone())),
                     Some(Some(c)) if c == t.currency => Some(Some(c)),

@@ -204,3 +204,91 @@ pub struct LedgerFundsRow {
     pub remaining_minor: i64,
     pub reversed_by: Option<i64>,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = bank_accounts)]
+pub struct BankAccountRow {
+    pub id: i64,
+    pub org_id: i64,
+    pub account: String,
+    pub currency: String,
+    pub label: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = bank_accounts, treat_none_as_default_value = false)]
+pub struct NewBankAccount<'a> {
+    pub org_id: i64,
+    pub account: &'a str,
+    pub currency: &'a str,
+    pub label: &'a str,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = statements, treat_none_as_default_value = false)]
+pub struct StatementRow {
+    pub id: i64,
+    pub file_sha256: Vec<u8>,
+    pub size_bytes: i64,
+    pub file_name: String,
+    pub format: String,
+    pub manifest: String,
+    pub org_id: i64,
+    pub submission_id: i64,
+    pub imported_at: i64,
+    pub rows_total: i64,
+    pub rows_duplicate: i64,
+    pub confirmed_strong: i64,
+    pub confirmed_weak: i64,
+    pub returned: i64,
+    pub unmatched: i64,
+    pub first_row_id: Option<i64>,
+    pub last_row_id: Option<i64>,
+    pub first_seq: Option<i64>,
+    pub last_seq: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = statement_sections, treat_none_as_default_value = false)]
+pub struct StatementSectionRow {
+    pub id: i64,
+    pub statement_id: i64,
+    pub account_id: i64,
+    pub location: String,
+    pub bank_statement_id: Option<String>,
+    pub currency: Option<String>,
+    pub from_date: Option<String>,
+    pub to_date: Option<String>,
+    pub opening_minor: Option<i64>,
+    pub closing_minor: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = bank_rows, treat_none_as_default_value = false)]
+pub struct BankRow {
+    pub id: i64,
+    pub statement_id: i64,
+    pub location: String,
+    pub account_id: i64,
+    pub booking_date: String,
+    pub value_date: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub counterparty_name_masked: Option<String>,
+    pub counterparty_account_masked: Option<String>,
+    pub counterparty_account_tag: Option<String>,
+    pub reference: Option<String>,
+    pub bank_txn_id: Option<String>,
+    pub text: Option<String>,
+    pub reversal: bool,
+    pub return_reason: Option<String>,
+    pub fingerprint: Vec<u8>,
+    pub status: String,
+    pub match_strength: Option<String>,
+    pub matched_seq: Option<i64>,
+    pub entry_seq: Option<i64>,
+    pub duplicate_of: Option<i64>,
+    pub note: Option<String>,
+}

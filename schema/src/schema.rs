@@ -119,7 +119,90 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    bank_accounts (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        account -> Text,
+        currency -> Text,
+        label -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    statements (id) {
+        id -> BigInt,
+        file_sha256 -> Binary,
+        size_bytes -> BigInt,
+        file_name -> Text,
+        format -> Text,
+        manifest -> Text,
+        org_id -> BigInt,
+        submission_id -> BigInt,
+        imported_at -> BigInt,
+        rows_total -> BigInt,
+        rows_duplicate -> BigInt,
+        confirmed_strong -> BigInt,
+        confirmed_weak -> BigInt,
+        returned -> BigInt,
+        unmatched -> BigInt,
+        first_row_id -> Nullable<BigInt>,
+        last_row_id -> Nullable<BigInt>,
+        first_seq -> Nullable<BigInt>,
+        last_seq -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    statement_sections (id) {
+        id -> BigInt,
+        statement_id -> BigInt,
+        account_id -> BigInt,
+        location -> Text,
+        bank_statement_id -> Nullable<Text>,
+        currency -> Nullable<Text>,
+        from_date -> Nullable<Text>,
+        to_date -> Nullable<Text>,
+        opening_minor -> Nullable<BigInt>,
+        closing_minor -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    bank_rows (id) {
+        id -> BigInt,
+        statement_id -> BigInt,
+        location -> Text,
+        account_id -> BigInt,
+        booking_date -> Text,
+        value_date -> Nullable<Text>,
+        amount_minor -> BigInt,
+        currency -> Text,
+        counterparty_name_masked -> Nullable<Text>,
+        counterparty_account_masked -> Nullable<Text>,
+        counterparty_account_tag -> Nullable<Text>,
+        reference -> Nullable<Text>,
+        bank_txn_id -> Nullable<Text>,
+        text -> Nullable<Text>,
+        reversal -> Bool,
+        return_reason -> Nullable<Text>,
+        fingerprint -> Binary,
+        status -> Text,
+        match_strength -> Nullable<Text>,
+        matched_seq -> Nullable<BigInt>,
+        entry_seq -> Nullable<BigInt>,
+        duplicate_of -> Nullable<BigInt>,
+        note -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(org_keys -> orgs (org_id));
+diesel::joinable!(bank_accounts -> orgs (org_id));
+diesel::joinable!(statements -> submissions (submission_id));
+diesel::joinable!(statement_sections -> statements (statement_id));
+diesel::joinable!(bank_rows -> statements (statement_id));
+diesel::joinable!(bank_rows -> bank_accounts (account_id));
 diesel::joinable!(api_tokens -> orgs (org_id));
 diesel::joinable!(submissions -> orgs (org_id));
 diesel::joinable!(programs -> orgs (owner_org_id));
@@ -138,4 +221,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     personal_data_reads,
     ledger_entries,
     ledger_funds,
+    bank_accounts,
+    statements,
+    statement_sections,
+    bank_rows,
 );

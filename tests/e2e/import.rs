@@ -109,11 +109,3 @@ fn bad_rows_are_named_by_line_and_field_and_the_rest_is_still_shown() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot open"));
 }
-
-#[test]
-fn importing_without_dry_run_is_refused_until_upload_exists() {
-    let out = import(&[&sample("mt940/abnamro.sta")]);
-    assert_eq!(out.status.code(), Some(2), "a usage error");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--dry-run"));
-    assert!(out.stdout.is_empty());
-}

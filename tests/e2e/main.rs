@@ -9,4 +9,5 @@ mod import;
 mod ledger;
 mod openapi;
 mod registry;
+mod statements;
 mod tamper;

@@ -196,6 +196,50 @@ impl TestApp {
             .post_signed("/api/v1/entries", &org.key, json!({ "entries": bodies }))
     }
 
+    /// `org` registers `account` as one of its CNY program accounts.
+    pub fn register_account(&self, org: &Org, account: &str) {
+        let r = self.post_signed(
+            org,
+            "/api/v1/bank-accounts",
+            json!({"org": org.code, "account": account, "currency": "CNY", "label": "低保资金专户"}),
+        );
+        assert_eq!(r.status, 201, "register account: {:?}", r.body);
+    }
+
+    /// Uploads a statement file as `org` the way `fundtrail import` does: the file is the
+    /// body, the signed manifest (its SHA-256 and size) the header.
+    pub fn upload(&self, org: &Org, file_name: &str, file: &[u8]) -> Reply {
+        self.upload_with(org, file_name, file, file, None)
+    }
+
+    /// Uploads `sent` under a manifest signed for `signed` (the same bytes, unless a test
+    /// alters the body after signing).
+    pub fn upload_with(
+        &self,
+        org: &Org,
+        file_name: &str,
+        signed: &[u8],
+        sent: &[u8],
+        account: Option<&str>,
+    ) -> Reply {
+        let manifest = json!({
+            "file_sha256": hex::encode(fundtrail::crypto::sha256(signed)),
+            "size_bytes": signed.len(),
+            "file_name": file_name,
+            "format": "auto",
+            "account": account,
+        });
+        let req = SignedRequest::sign(&org.key, "POST /api/v1/statements", manifest).unwrap();
+        let header = fundtrail::crypto::b64(serde_json::to_string(&req).unwrap().as_bytes());
+        let r = self
+            .agent
+            .post(format!("{}/api/v1/statements", self.base))
+            .header("authorization", &format!("Bearer {}", org.token))
+            .header("fundtrail-signature", &header)
+            .header("content-type", "application/octet-stream");
+        reply(r.send(sent))
+    }
+
     /// Verifies the chain straight from the database file.
     pub fn verify_db(&self) -> VerifyReport {
         let mut conn = self.conn();
@@ -223,6 +267,10 @@ impl TestApp {
             "personal_data_reads",
             "ledger_entries",
             "ledger_funds",
+            "bank_accounts",
+            "statements",
+            "statement_sections",
+            "bank_rows",
         ] {
             let c: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
                 .get_result(&mut conn)

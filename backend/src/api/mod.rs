@@ -1,17 +1,20 @@
 //! The REST API under `/api/v1`: one file per endpoint group, shared plumbing here. Only this
 //! module turns things into HTTP and JSON responses.
 
+pub mod accounts;
 pub mod entries;
 pub mod health;
 pub mod orgs;
 pub mod programs;
 pub mod recipients;
+pub mod statements;
 
 use crate::auth::{authenticate, Actor};
 use crate::crypto::PersonalDataKeys;
 use crate::db::{DbConn, Pool};
 use crate::domain::{now_micros, Micros};
 use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
+use crate::filestore::FileStore;
 use crate::signing::{self, SignedRequest, Verified};
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
@@ -32,6 +35,8 @@ pub struct AppState {
     pub personal_data: Arc<PersonalDataKeys>,
     /// One ledger writer per process; the database's write lock covers other processes.
     pub ledger_writer: Arc<Mutex<()>>,
+    /// Uploaded statement files, encrypted, by SHA-256.
+    pub files: FileStore,
 }
 
 impl AppState {
@@ -155,6 +160,8 @@ impl Modify for Finish {
         recipients::list_recipients, recipients::register_recipients, recipients::resolve_recipients,
         recipients::get_recipient, recipients::set_status, recipients::personal_data, recipients::access_log,
         entries::list_entries, entries::append_entries, entries::get_entry, entries::head, entries::balances,
+        accounts::list_accounts, accounts::register_account,
+        statements::upload_statement, statements::list_statements, statements::get_statement,
     ),
     components(schemas(
         ErrorBody, ErrorCode, SignedRequest,
@@ -164,12 +171,14 @@ impl Modify for Finish {
         crate::service::programs::NewProgramRequest, crate::service::recipients::RegisterRequest,
         crate::service::recipients::NewRecipientItem, crate::service::recipients::StatusRequest,
         crate::ledger::EntriesPayload, crate::ledger::EntryBody,
+        crate::statements::accounts::NewAccountRequest, crate::statements::Manifest,
     )),
     modifiers(&Finish),
     tags(
         (name = "health"), (name = "orgs", description = "Orgs, their signing keys and API tokens"),
         (name = "programs"), (name = "recipients", description = "The registry; personal data only with a logged reason"),
         (name = "ledger", description = "Entries, the chain head, balances"),
+        (name = "statements", description = "Program bank accounts, bank statement uploads and what they matched"),
     )
 )]
 pub struct ApiDoc;
@@ -229,7 +238,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(orgs::routes)
             .configure(programs::routes)
             .configure(recipients::routes)
-            .configure(entries::routes),
+            .configure(entries::routes)
+            .configure(accounts::routes)
+            .configure(statements::routes),
     )
     .route(
         "/",

@@ -24,7 +24,7 @@ use std::collections::{HashMap, HashSet};
 use utoipa::ToSchema;
 
 /// Rows per INSERT statement (17 columns × 1000 stays under SQLite's 32766 parameters).
-const INSERT_ROWS_MAX: usize = 1000;
+pub(crate) const INSERT_ROWS_MAX: usize = 1000;
 
 /// What an accepted batch became.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -61,6 +61,7 @@ fn problem(item: usize, code: ErrorCode, field: &str, message: impl Into<String>
         message: message.into(),
         field: Some(field.to_string()),
         item: Some(item),
+        location: None,
     }
 }
 
@@ -98,6 +99,16 @@ fn check_alone(
             ErrorCode::EntryNotCanonical,
             field,
             format!("field `{field}` must be present and in its canonical form (null where it does not apply)"),
+        );
+    }
+    if matches!(body.kind, EntryKind::Confirmation | EntryKind::Return) {
+        p(
+            ErrorCode::KindNotAllowed,
+            "kind",
+            format!(
+                "{} entries are written by bank statement imports (POST /api/v1/statements)",
+                body.kind
+            ),
         );
     }
     let Some(program) = dir.program_by_code(&body.program) else {
@@ -226,7 +237,7 @@ fn check_alone(
 }
 
 /// Loads the funds of `seqs` (those that exist) into `state`.
-fn load_funds(
+pub(crate) fn load_funds(
     conn: &mut DbConn,
     dir: &Directory,
     seqs: &[i64],
@@ -291,6 +302,7 @@ fn load_funds(
                 remaining_minor: remaining.unwrap_or(amount),
                 reversed_by,
                 source,
+                confirmed_by: None,
             },
         );
     }
@@ -300,7 +312,7 @@ fn load_funds(
 // Multi-row INSERT is backend-specific in diesel (MultiBackend has no batch insert), so these
 // two statements go to the concrete connection. (Measured: cached single-row inserts through
 // the MultiConnection are ~20% slower than 1000-row statements.)
-fn insert_entries(conn: &mut DbConn, rows: &[LedgerEntryRow]) -> AppResult<()> {
+pub(crate) fn insert_entries(conn: &mut DbConn, rows: &[LedgerEntryRow]) -> AppResult<()> {
     match conn {
         DbConn::Sqlite(c) => diesel::insert_into(ledger_entries::table)
             .values(rows)
@@ -309,12 +321,84 @@ fn insert_entries(conn: &mut DbConn, rows: &[LedgerEntryRow]) -> AppResult<()> {
     Ok(())
 }
 
-fn insert_funds(conn: &mut DbConn, rows: &[LedgerFundsRow]) -> AppResult<()> {
+pub(crate) fn insert_funds(conn: &mut DbConn, rows: &[LedgerFundsRow]) -> AppResult<()> {
     match conn {
         DbConn::Sqlite(c) => diesel::insert_into(ledger_funds::table)
             .values(rows)
             .execute(c)?,
     };
+    Ok(())
+}
+
+/// The head of the chain: its seq (0 when empty), hash and recorded time.
+pub(crate) fn chain_head(conn: &mut DbConn) -> AppResult<(i64, [u8; 32], Micros)> {
+    let head: Option<(i64, Vec<u8>, i64)> = ledger_entries::table
+        .order(ledger_entries::seq.desc())
+        .select((
+            ledger_entries::seq,
+            ledger_entries::hash,
+            ledger_entries::recorded_at,
+        ))
+        .first(conn)
+        .optional()?;
+    match head {
+        Some((seq, hash, at)) => {
+            let hash: [u8; 32] = hash
+                .try_into()
+                .map_err(|_| AppError::internal(format!("entry #{seq} has a malformed hash")))?;
+            Ok((seq, hash, at))
+        }
+        None => Ok((0, GENESIS_HASH, 0)),
+    }
+}
+
+/// The signature was checked before the write transaction; the key must still be valid at the
+/// time the submission is recorded, or `verify` would (rightly) reject it forever.
+pub(crate) fn check_key_still_valid(
+    conn: &mut DbConn,
+    key_id: &str,
+    recorded_at: Micros,
+) -> AppResult<()> {
+    let (valid_from, valid_until): (i64, Option<i64>) = org_keys::table
+        .filter(org_keys::key_id.eq(key_id))
+        .select((org_keys::valid_from, org_keys::valid_until))
+        .first(conn)?;
+    if recorded_at < valid_from || valid_until.is_some_and(|u| recorded_at >= u) {
+        return Err(AppError::new(
+            ErrorCode::KeyNotValid,
+            format!("key {key_id} was retired before this could be recorded; sign it again with a valid key"),
+        )
+        .field("key_id"));
+    }
+    Ok(())
+}
+
+/// Writes the funds of entries up to `head_seq` that `state` changed: an update where a row
+/// exists, else a new row (a payment gets one once reversed or returned).
+pub(crate) fn save_changed_funds(
+    conn: &mut DbConn,
+    state: &FundsState,
+    head_seq: i64,
+) -> AppResult<()> {
+    let mut new_funds = Vec::new();
+    for (seq, f) in state.changed().filter(|(s, _)| *s <= head_seq) {
+        let updated = diesel::update(ledger_funds::table.find(seq))
+            .set((
+                ledger_funds::remaining_minor.eq(f.remaining_minor),
+                ledger_funds::reversed_by.eq(f.reversed_by),
+            ))
+            .execute(conn)?;
+        if updated == 0 {
+            new_funds.push(LedgerFundsRow {
+                seq,
+                remaining_minor: f.remaining_minor,
+                reversed_by: f.reversed_by,
+            });
+        }
+    }
+    for chunk in new_funds.chunks(INSERT_ROWS_MAX * 5) {
+        insert_funds(conn, chunk)?;
+    }
     Ok(())
 }
 
@@ -344,39 +428,10 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
     write_transaction(conn, |conn| {
         let dir = Directory::load(conn)?;
         let submission_id = signing::record(conn, verified, now)?;
-        let head: Option<(i64, Vec<u8>, i64)> = ledger_entries::table
-            .order(ledger_entries::seq.desc())
-            .select((
-                ledger_entries::seq,
-                ledger_entries::hash,
-                ledger_entries::recorded_at,
-            ))
-            .first(conn)
-            .optional()?;
-        let (head_seq, head_hash, head_time) = match head {
-            Some((seq, hash, at)) => {
-                let hash: [u8; 32] = hash.try_into().map_err(|_| {
-                    AppError::internal(format!("entry #{seq} has a malformed hash"))
-                })?;
-                (seq, hash, at)
-            }
-            None => (0, GENESIS_HASH, 0),
-        };
+        let (head_seq, head_hash, head_time) = chain_head(conn)?;
         // Recorded times never go backwards along the chain, even if the clock does.
         let recorded_at = now.max(head_time);
-        // The signature was checked before this transaction; the key must still be valid at
-        // the time the batch is recorded, or `verify` would (rightly) reject it forever.
-        let (valid_from, valid_until): (i64, Option<i64>) = org_keys::table
-            .filter(org_keys::key_id.eq(&verified.key_id))
-            .select((org_keys::valid_from, org_keys::valid_until))
-            .first(conn)?;
-        if recorded_at < valid_from || valid_until.is_some_and(|u| recorded_at >= u) {
-            return Err(AppError::new(
-                ErrorCode::KeyNotValid,
-                format!("key {} was retired before this batch could be recorded; sign it again with a valid key", verified.key_id),
-            )
-            .field("key_id"));
-        }
+        check_key_still_valid(conn, &verified.key_id, recorded_at)?;
 
         let mut problems = Vec::new();
         let mut checked = Vec::with_capacity(count);
@@ -605,23 +660,8 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
             insert_entries(conn, chunk)?;
         }
         let last_seq = head_seq + count as i64;
+        save_changed_funds(conn, &state, head_seq)?;
         let mut new_funds = Vec::new();
-        for (seq, f) in state.changed().filter(|(s, _)| *s <= head_seq) {
-            let updated = diesel::update(ledger_funds::table.find(seq))
-                .set((
-                    ledger_funds::remaining_minor.eq(f.remaining_minor),
-                    ledger_funds::reversed_by.eq(f.reversed_by),
-                ))
-                .execute(conn)?;
-            if updated == 0 {
-                // A disbursement being reversed gets its funds row now.
-                new_funds.push(LedgerFundsRow {
-                    seq,
-                    remaining_minor: f.remaining_minor,
-                    reversed_by: f.reversed_by,
-                });
-            }
-        }
         // Funds rows for what can be drawn on; a payment needs one only when reversed.
         for seq in head_seq + 1..=last_seq {
             if let Some(f) = state

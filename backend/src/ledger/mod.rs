@@ -19,6 +19,9 @@ use utoipa::ToSchema;
 
 /// The purpose string of a ledger batch's signature.
 pub const ENTRIES_PURPOSE: &str = "POST /api/v1/entries";
+/// The purpose string of a statement upload's signature; the confirmations and returns the
+/// import derives are carried by that submission.
+pub const STATEMENTS_PURPOSE: &str = "POST /api/v1/statements";
 /// The `prev_hash` of entry 1.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
 /// Most entries one signed batch may carry.
@@ -291,6 +294,11 @@ pub struct SubmissionView {
     /// Standard base64.
     pub signature: String,
     pub recorded_at: String,
+    /// For a statement upload: the canonical JSON the uploader signed (it names the file's
+    /// SHA-256); `payload_sha256` is its digest. The entries such a submission carries are
+    /// the bank facts the import derived from that file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use crate::error::{AppError, AppResult};
 use crate::money::format_minor;
 use diesel::prelude::*;
 use fundtrail_schema::rows::{LedgerEntryRow, OrgRow, ProgramRow, SubmissionRow};
-use fundtrail_schema::schema::{ledger_entries, ledger_funds, orgs, programs, submissions};
+use fundtrail_schema::schema::{
+    ledger_entries, ledger_funds, orgs, programs, statements, submissions,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
@@ -186,8 +188,27 @@ fn view(
     })
 }
 
-fn submission_view(dir: &Directory, s: SubmissionRow) -> SubmissionView {
+/// The submissions `ids`, with the signed manifest of those that uploaded a statement.
+fn load_submissions(
+    conn: &mut DbConn,
+    dir: &Directory,
+    nonces: &[String],
+) -> AppResult<Vec<SubmissionView>> {
+    let rows: Vec<(SubmissionRow, Option<String>)> = submissions::table
+        .left_join(statements::table.on(statements::submission_id.eq(submissions::id)))
+        .filter(submissions::nonce.eq_any(nonces))
+        .select((SubmissionRow::as_select(), statements::manifest.nullable()))
+        .order(submissions::id.asc())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(s, manifest)| submission_view(dir, s, manifest))
+        .collect())
+}
+
+fn submission_view(dir: &Directory, s: SubmissionRow, manifest: Option<String>) -> SubmissionView {
     SubmissionView {
+        manifest,
         nonce: s.nonce,
         org: dir
             .org(s.org_id)
@@ -301,14 +322,9 @@ pub fn list(conn: &mut DbConn, dir: &Directory, filter: &EntryFilter) -> AppResu
         .into_iter()
         .map(|(row, reversed, nonce)| view(dir, row, &nonce, reversed))
         .collect::<AppResult<Vec<_>>>()?;
-    let subs: Vec<SubmissionRow> = submissions::table
-        .filter(submissions::nonce.eq_any(&nonces))
-        .select(SubmissionRow::as_select())
-        .order(submissions::id.asc())
-        .load(conn)?;
     Ok(EntryPage {
         entries,
-        submissions: subs.into_iter().map(|s| submission_view(dir, s)).collect(),
+        submissions: load_submissions(conn, dir, &nonces)?,
         next_cursor,
     })
 }
@@ -369,7 +385,9 @@ pub fn detail(conn: &mut DbConn, dir: &Directory, seq: i64) -> AppResult<EntryDe
         next_seq: next,
         children,
         remaining,
-        submission: submission_view(dir, sub),
+        submission: load_submissions(conn, dir, std::slice::from_ref(&sub.nonce))?
+            .pop()
+            .ok_or_else(|| AppError::internal("an entry's submission vanished"))?,
         entry,
     })
 }

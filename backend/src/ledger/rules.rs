@@ -4,6 +4,12 @@
 //! Conservation: what is drawn from an entry never exceeds it; only the org that holds the
 //! money (the entry's receiver) may pass it on; a reversal voids a whole entry that nothing
 //! has been drawn from, and gives its amount back to the entry it came from.
+//!
+//! Bank facts: a `confirmation` records that the bank paid a disbursement (once per payment,
+//! for whatever amount the bank really paid, so a short payment shows); a `return` records
+//! that the bank sent (part of) a payment back, and puts that money back on the source the
+//! payment was drawn from, where its author can pay it again. Both are written by statement
+//! imports, under the uploader's signature over the statement file.
 
 use crate::domain::{EntryKind, Period, Role};
 use crate::error::ErrorCode;
@@ -39,6 +45,8 @@ pub struct Funds {
     pub remaining_minor: i64,
     pub reversed_by: Option<i64>,
     pub source: Option<i64>,
+    /// The confirmation of a disbursement, once the bank statement shows it paid.
+    pub confirmed_by: Option<i64>,
 }
 
 /// The facts of an entry being checked.
@@ -91,13 +99,8 @@ impl FundsState {
             EntryKind::Budget => {}
             EntryKind::Allocation | EntryKind::Disbursement => self.draw(f)?,
             EntryKind::Reversal => self.reverse(f)?,
-            EntryKind::Confirmation | EntryKind::Return => {
-                return Err(broken(
-                    ErrorCode::KindNotAllowed,
-                    "kind",
-                    format!("{} entries come from bank statement imports", f.kind),
-                ))
-            }
+            EntryKind::Confirmation => self.confirm(f)?,
+            EntryKind::Return => self.give_back(f)?,
         }
         if f.kind.is_reversible() {
             self.funds.insert(
@@ -112,6 +115,7 @@ impl FundsState {
                     remaining_minor: f.amount_minor,
                     reversed_by: None,
                     source: f.source,
+                    confirmed_by: None,
                 },
             );
         }
@@ -221,13 +225,15 @@ impl FundsState {
             ));
         }
         if src.remaining_minor != src.amount_minor {
+            let taken = format_minor(src.amount_minor - src.remaining_minor, f.minor_units);
             return Err(broken(
                 ErrorCode::SourceAlreadyDrawn,
                 "source",
-                format!(
-                    "{} has been drawn from entry #{seq}; reverse those entries first",
-                    format_minor(src.amount_minor - src.remaining_minor, f.minor_units)
-                ),
+                if src.kind == EntryKind::Disbursement {
+                    format!("{taken} of payment #{seq} already came back from the bank; it cannot be reversed")
+                } else {
+                    format!("{taken} has been drawn from entry #{seq}; reverse those entries first")
+                },
             ));
         }
         if src.amount_minor != f.amount_minor {
@@ -266,6 +272,135 @@ impl FundsState {
         self.changed.insert(seq);
         Ok(())
     }
+
+    /// The disbursement a bank fact is about, written by that payment's author.
+    fn payment_of(&self, f: &Facts<'_>) -> Result<(i64, &Funds), Broken> {
+        let seq = f.source.ok_or_else(|| {
+            broken(
+                ErrorCode::UnknownSource,
+                "source",
+                format!("a {} names the disbursement it is about", f.kind),
+            )
+        })?;
+        let src = self
+            .funds
+            .get(&seq)
+            .filter(|s| s.kind == EntryKind::Disbursement && s.program == f.program)
+            .ok_or_else(|| {
+                broken(
+                    ErrorCode::UnknownSource,
+                    "source",
+                    format!(
+                        "entry #{seq} is not a disbursement of program {}",
+                        f.program
+                    ),
+                )
+            })?;
+        if src.author != f.author {
+            return Err(broken(
+                ErrorCode::WrongHolder,
+                "source",
+                format!(
+                    "only entry #{seq}'s author {} records what its bank did with it",
+                    src.author
+                ),
+            ));
+        }
+        if src.period != f.period {
+            return Err(broken(
+                ErrorCode::InvalidPeriod,
+                "period",
+                format!(
+                    "a {} carries the period of entry #{seq} ({})",
+                    f.kind, src.period
+                ),
+            ));
+        }
+        Ok((seq, src))
+    }
+
+    /// A bank confirmation: at most one per payment. The payment may since have been reversed
+    /// on the ledger: the bank paid anyway, and that is a fact to record, not refuse.
+    fn confirm(&mut self, f: &Facts<'_>) -> Result<(), Broken> {
+        let (seq, src) = self.payment_of(f)?;
+        if let Some(by) = src.confirmed_by {
+            return Err(broken(
+                ErrorCode::AlreadyConfirmed,
+                "source",
+                format!("payment #{seq} was already confirmed by entry #{by}"),
+            ));
+        }
+        self.funds
+            .get_mut(&seq)
+            .expect("payment looked up above")
+            .confirmed_by = Some(f.seq);
+        Ok(())
+    }
+
+    /// A bank return: at most what is left of the payment comes back, to the entry the payment
+    /// was drawn from. A reversed payment never left, so nothing of it can come back.
+    fn give_back(&mut self, f: &Facts<'_>) -> Result<(), Broken> {
+        let (seq, src) = self.payment_of(f)?;
+        if let Some(by) = src.reversed_by {
+            return Err(broken(
+                ErrorCode::AlreadyReversed,
+                "source",
+                format!("payment #{seq} was reversed by entry #{by}; it cannot also come back"),
+            ));
+        }
+        if f.amount_minor > src.remaining_minor {
+            return Err(broken(
+                ErrorCode::Overdraw,
+                "amount",
+                format!(
+                    "returns {} of payment #{seq}, of which only {} has not come back already",
+                    format_minor(f.amount_minor, f.minor_units),
+                    format_minor(src.remaining_minor, f.minor_units)
+                ),
+            ));
+        }
+        let parent = src.source.ok_or_else(|| {
+            broken(
+                ErrorCode::UnknownSource,
+                "source",
+                format!("payment #{seq} has no source"),
+            )
+        })?;
+        let parent_funds = self.funds.get_mut(&parent).ok_or_else(|| {
+            broken(
+                ErrorCode::UnknownSource,
+                "source",
+                format!("entry #{parent} (source of #{seq}) is unknown"),
+            )
+        })?;
+        parent_funds.remaining_minor += f.amount_minor;
+        debug_assert!(parent_funds.remaining_minor <= parent_funds.amount_minor);
+        self.changed.insert(parent);
+        let src = self.funds.get_mut(&seq).expect("payment looked up above");
+        src.remaining_minor -= f.amount_minor;
+        debug_assert!(src.remaining_minor >= 0);
+        self.changed.insert(seq);
+        Ok(())
+    }
+}
+
+/// The reference of the confirmation of payment `seq` (one per payment).
+pub fn confirmation_reference(payment_seq: i64) -> String {
+    format!("{CONFIRMATION_PREFIX}{payment_seq}")
+}
+
+/// The reference of the return of payment `seq` (one per payment).
+pub fn return_reference(payment_seq: i64) -> String {
+    format!("{RETURN_PREFIX}{payment_seq}")
+}
+
+/// Reference prefixes kept for bank facts; offices cannot use them.
+pub const CONFIRMATION_PREFIX: &str = "CFM-";
+pub const RETURN_PREFIX: &str = "RTN-";
+
+/// True if `reference` is reserved for bank facts.
+pub fn reference_reserved(reference: &str) -> bool {
+    reference.starts_with(CONFIRMATION_PREFIX) || reference.starts_with(RETURN_PREFIX)
 }
 
 /// Checks which of `source`, `from`, `to` and `recipient` an entry of `kind` has, and that
@@ -274,8 +409,14 @@ pub fn check_shape(kind: EntryKind, body: &super::EntryBody, author: &str) -> Ve
     let wanted = |field: &str| match field {
         "source" => kind != EntryKind::Budget,
         "from" => matches!(kind, EntryKind::Allocation | EntryKind::Disbursement),
-        "to" => matches!(kind, EntryKind::Budget | EntryKind::Allocation),
-        _ => kind == EntryKind::Disbursement,
+        "to" => matches!(
+            kind,
+            EntryKind::Budget | EntryKind::Allocation | EntryKind::Return
+        ),
+        _ => matches!(
+            kind,
+            EntryKind::Disbursement | EntryKind::Confirmation | EntryKind::Return
+        ),
     };
     let present = [
         ("source", body.source.is_some()),
@@ -306,6 +447,39 @@ pub fn check_shape(kind: EntryKind, body: &super::EntryBody, author: &str) -> Ve
             format!("money can only leave the signing org {author}, not {from}"),
         ));
     }
+    // A return brings the money back to the payer, which is the signing org.
+    if let Some(to) = body
+        .to
+        .as_deref()
+        .filter(|t| kind == EntryKind::Return && *t != author)
+    {
+        out.push(broken(
+            ErrorCode::WrongHolder,
+            "to",
+            format!("returned money comes back to the signing org {author}, not {to}"),
+        ));
+    }
+    // Bank facts have fixed references (one of each per payment), and nothing else may use them.
+    let fixed = match (kind, body.source) {
+        (EntryKind::Confirmation, Some(s)) => Some(confirmation_reference(s)),
+        (EntryKind::Return, Some(s)) => Some(return_reference(s)),
+        _ => None,
+    };
+    match fixed {
+        Some(r) if r != body.reference => out.push(broken(
+            ErrorCode::InvalidReference,
+            "reference",
+            format!("a {kind} of entry #{} has reference {r}", body.source.unwrap_or(0)),
+        )),
+        None if reference_reserved(&body.reference) => out.push(broken(
+            ErrorCode::InvalidReference,
+            "reference",
+            format!(
+                "references starting {CONFIRMATION_PREFIX} or {RETURN_PREFIX} are kept for bank confirmations and returns"
+            ),
+        )),
+        _ => {}
+    }
     out
 }
 
@@ -330,8 +504,9 @@ pub fn check_authority(
         EntryKind::Allocation | EntryKind::Reversal => {
             matches!(author.role, Role::FinanceBureau | Role::LocalOffice)
         }
-        EntryKind::Disbursement => author.role == Role::LocalOffice,
-        EntryKind::Confirmation | EntryKind::Return => false,
+        EntryKind::Disbursement | EntryKind::Confirmation | EntryKind::Return => {
+            author.role == Role::LocalOffice
+        }
     };
     if !role_may {
         return Err(broken(

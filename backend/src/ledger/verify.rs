@@ -10,11 +10,11 @@ use super::read::{Directory, EntryFilter, EntryPage};
 use super::rules::{check_authority, check_shape, Facts, FundsState, OrgFacts};
 use super::{
     batch_payload_canonical, entry_hash, ChainFields, EntryBody, EntryView, SubmissionView,
-    ENTRIES_PURPOSE, GENESIS_HASH,
+    ENTRIES_PURPOSE, GENESIS_HASH, STATEMENTS_PURPOSE,
 };
 use crate::crypto::{self, sha256};
 use crate::db::DbConn;
-use crate::domain::{parse_time, Micros, Period};
+use crate::domain::{parse_time, EntryKind, Micros, Period};
 use crate::error::AppResult;
 use crate::money::parse_amount;
 use crate::signing::signing_message;
@@ -154,6 +154,9 @@ struct Batch {
     last_seq: i64,
     author: String,
     recorded_at: Micros,
+    /// Bank facts (confirmations, returns) from a statement upload, signed through the upload's
+    /// manifest; otherwise a ledger batch whose signed payload is rebuilt from `bodies`.
+    bank_facts: bool,
     bodies: Vec<EntryBody>,
 }
 
@@ -274,12 +277,19 @@ impl Verifier {
         if self.batch.as_ref().is_some_and(|b| b.nonce != e.batch) {
             self.finish_batch();
         }
+        let bank_fact = matches!(e.kind, EntryKind::Confirmation | EntryKind::Return);
         match self
             .batch
             .as_ref()
-            .map(|b| (b.recorded_at, b.author.clone()))
+            .map(|b| (b.recorded_at, b.author.clone(), b.bank_facts))
         {
-            Some((batch_time, batch_author)) => {
+            Some((batch_time, batch_author, batch_bank_facts)) => {
+                if batch_bank_facts != bank_fact {
+                    self.fail(
+                        seq,
+                        "a batch mixes bank confirmations/returns with other entries".into(),
+                    );
+                }
                 if batch_time != recorded_at {
                     self.fail(seq, "recorded_at differs from the rest of its batch (a batch is recorded at once)".into());
                 }
@@ -293,7 +303,9 @@ impl Verifier {
                     );
                 }
                 if let Some(b) = &mut self.batch {
-                    b.bodies.push(body);
+                    if !b.bank_facts {
+                        b.bodies.push(body);
+                    }
                     b.last_seq = seq;
                 }
             }
@@ -307,7 +319,8 @@ impl Verifier {
                     last_seq: seq,
                     author: e.author.clone(),
                     recorded_at,
-                    bodies: vec![body],
+                    bank_facts: bank_fact,
+                    bodies: if bank_fact { Vec::new() } else { vec![body] },
                 });
             }
         }
@@ -322,12 +335,23 @@ impl Verifier {
                 format!("the signed submission {} is missing", b.nonce),
             );
         };
-        if sub.org != b.author || sub.purpose != ENTRIES_PURPOSE {
+        let purpose = if b.bank_facts {
+            STATEMENTS_PURPOSE
+        } else {
+            ENTRIES_PURPOSE
+        };
+        if sub.org != b.author || sub.purpose != purpose {
             return self.fail(
                 b.first_seq,
                 format!(
-                    "submission {} was not a ledger batch signed by {}",
-                    b.nonce, b.author
+                    "submission {} was not a {} signed by {}",
+                    b.nonce,
+                    if b.bank_facts {
+                        "statement upload"
+                    } else {
+                        "ledger batch"
+                    },
+                    b.author
                 ),
             );
         }
@@ -365,7 +389,24 @@ impl Verifier {
                 ),
             );
         }
-        let digest = sha256(batch_payload_canonical(&b.bodies).as_bytes());
+        // Bank facts are vouched for by the uploader's signature over the statement's manifest,
+        // which names the file's SHA-256; the facts themselves are recomputable from that file.
+        let digest = if b.bank_facts {
+            match &sub.manifest {
+                Some(m) => sha256(m.as_bytes()),
+                None => {
+                    return self.fail(
+                        b.first_seq,
+                        format!(
+                            "the signed manifest of statement upload {} is missing",
+                            b.nonce
+                        ),
+                    )
+                }
+            }
+        } else {
+            sha256(batch_payload_canonical(&b.bodies).as_bytes())
+        };
         let message = signing_message(
             &sub.purpose,
             &sub.org,

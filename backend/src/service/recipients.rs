@@ -173,6 +173,7 @@ pub fn register(
                 message,
                 field: Some(field.into()),
                 item: Some(i),
+                location: None,
             })
         };
         let id = match idcard::validate(&r.id_number) {
@@ -254,6 +255,7 @@ pub fn register(
                         .to_string(),
                     field: Some("id_number".into()),
                     item: Some(i),
+                    location: None,
                 })
                 .collect();
             return Err(AppError::batch(problems));
@@ -350,6 +352,7 @@ pub fn resolve(
                 message: e.to_string(),
                 field: Some("id_numbers".into()),
                 item: Some(i),
+                location: None,
             })
         })?;
         candidates.push(keys.pseudonym(&id));

@@ -24,6 +24,20 @@ pub const FORMAT_NAMES: &[&str] = &[
     "mt940",
 ];
 
+/// The name of a format, as `--format` takes it.
+pub fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Csv(CsvProfile::Generic) => "csv",
+        Format::Csv(CsvProfile::Icbc) => "csv-icbc",
+        Format::Csv(CsvProfile::Abc) => "csv-abc",
+        Format::Csv(CsvProfile::Cmb) => "csv-cmb",
+        Format::Csv(CsvProfile::Chinese) => "csv-chinese",
+        Format::Camt053 => "camt053",
+        Format::Camt054 => "camt054",
+        Format::Mt940 => "mt940",
+    }
+}
+
 /// The format named on the command line (`auto` is None: detect it).
 pub fn format_by_name(name: &str) -> AppResult<Option<Format>> {
     Ok(Some(match name {
