@@ -1190,13 +1190,19 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
                 print_json(&rows);
             } else {
                 println!(
-                    "{:<14}  {:<12}  {:>16}  {:>16}  {:>16}  {:>16}",
-                    "org", "program", "received", "passed down", "disbursed", "held"
+                    "{:<14}  {:<12}  {:>16}  {:>16}  {:>16}  {:>12}  {:>16}",
+                    "org", "program", "received", "passed down", "disbursed", "returned", "held"
                 );
                 for b in rows {
                     println!(
-                        "{:<14}  {:<12}  {:>16}  {:>16}  {:>16}  {:>16}",
-                        b.org, b.program, b.received, b.passed_down, b.disbursed, b.held
+                        "{:<14}  {:<12}  {:>16}  {:>16}  {:>16}  {:>12}  {:>16}",
+                        b.org,
+                        b.program,
+                        b.received,
+                        b.passed_down,
+                        b.disbursed,
+                        b.returned,
+                        b.held
                     );
                 }
             }

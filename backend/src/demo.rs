@@ -352,9 +352,11 @@ pub fn load(db_path: &Path, fixtures: &Path) -> AppResult<DemoSummary> {
             &keys,
             &files,
             key_of(&office)?,
-            &path,
-            "auto",
-            account_of.get(&office).map(String::as_str),
+            crate::statements::import::LocalFile {
+                path: &path,
+                format: "auto",
+                account: account_of.get(&office).map(String::as_str),
+            },
             &mut |_| {},
         )?;
     }

@@ -11,8 +11,8 @@
 //!   split, so they are folded into one transaction for the rest of the entry amount. With a
 //!   single `TxDtls` the entry amount is used: it is the booked amount in account currency
 //!   (camt053.v8's sample has `TxDtls/Amt` = 0 SEK on an 8.85 EUR entry).
-//! * reference: `EndToEndId` unless `NOTPROVIDED`; bank_txn_id: `AcctSvcrRef` (details, else
-//!   entry), else `TxId`; counterparty: `Cdtr`/`CdtrAcct` for a debit, `Dbtr`/`DbtrAcct` for
+//! * reference: `EndToEndId` unless `NOTPROVIDED`; bank_txn_id: the details' `AcctSvcrRef`,
+//!   else their `TxId`, else the entry's `AcctSvcrRef` (shared by a batch's transactions); counterparty: `Cdtr`/`CdtrAcct` for a debit, `Dbtr`/`DbtrAcct` for
 //!   a credit; text: the `Ustrd` lines joined by a space, else the structured creditor
 //!   references, else `AddtlTxInf`, else `AddtlNtryInf` (not for batch items: it follows the
 //!   details in the file); reversal: `RvslInd`; return_reason: `RtrInf/Rsn/Cd` (or `Prtry`).
@@ -215,11 +215,13 @@ impl Tx {
             self.addtl.clone()
         }
     }
+    /// The most specific id: a batch entry's `AcctSvcrRef` is shared by all its
+    /// transactions, so a transaction's own `TxId` comes before it.
     fn bank_txn_id(&self, entry: &Entry) -> Option<String> {
         self.acct_svcr_ref
             .clone()
-            .or_else(|| entry.acct_svcr_ref.clone())
             .or_else(|| self.tx_id.clone())
+            .or_else(|| entry.acct_svcr_ref.clone())
     }
 }
 

@@ -280,8 +280,13 @@ fn camt_batch_entry_yields_one_transaction_per_detail() {
     assert_eq!(t.reference.as_deref(), Some("DISB-1"));
     assert_eq!(
         t.bank_txn_id.as_deref(),
+        Some("T1"),
+        "a batch item's own TxId before the AcctSvcrRef all items share"
+    );
+    assert_eq!(
+        p.txs[2].bank_txn_id.as_deref(),
         Some("BATCH-9"),
-        "entry AcctSvcrRef before TxId"
+        "no id of its own: the entry's"
     );
     assert_eq!(p.txs[1].reference, None, "NOTPROVIDED is no reference");
     assert_eq!(p.txs[1].bank_txn_id.as_deref(), Some("R2"));

@@ -130,3 +130,69 @@ fn a_clerk_registers_pays_a_roster_in_batches_reverses_and_verifies() {
     let err = cli(&["keygen", "--org", "TOWN", "--out", &key]).unwrap_err();
     assert_eq!(err.code().as_str(), "already_exists");
 }
+
+#[test]
+fn a_clerk_imports_a_bank_statement_once() {
+    let t = Tree::build();
+    let dir = t.app.dir.path();
+    let key_path = dir.join("town.key");
+    t.town.key.save(&key_path).unwrap();
+    t.app
+        .append(&t.town, vec![t.payment(0, "780.00", "PAY-1")])
+        .unwrap();
+    let remote = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        v.extend([
+            "--server".into(),
+            t.app.base.clone(),
+            "--token".into(),
+            t.town.token.clone(),
+            "--key".into(),
+            key_path.to_str().unwrap().into(),
+        ]);
+        v
+    };
+    let run_args = |args: Vec<String>| cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        run_args(remote(&[
+            "account",
+            "add",
+            "--org",
+            "TOWN",
+            "--account",
+            "6222 0000 1111",
+            "--label",
+            "低保专户"
+        ]))
+        .unwrap(),
+        ExitCode::SUCCESS
+    );
+    // A CMB-style export names no account: the clerk gives it.
+    let file = dir.join("cmb.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "记账日期,货币,交易金额,联机余额,交易摘要,对手信息,客户摘要,流水号\n{},CNY,-780.00,\"1,000.00\",代发其他,张三 6228480000000000001,PAY-1,K1\n",
+            fundtrail_e2e::today()
+        ),
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let err = run_args(remote(&["import", f])).unwrap_err();
+    assert_eq!(err.code().as_str(), "unknown_account", "{err}");
+    assert_eq!(
+        run_args(remote(&["import", f, "--account", "622200001111"])).unwrap(),
+        ExitCode::SUCCESS
+    );
+    let confirmations = t
+        .app
+        .get(Some(&t.town.token), "/api/v1/entries?kind=confirmation");
+    assert_eq!(confirmations.body["entries"][0]["amount"], "780.00");
+    // The same file again changes nothing.
+    let before = t.app.snapshot();
+    assert_eq!(
+        run_args(remote(&["import", f, "--account", "622200001111"])).unwrap(),
+        ExitCode::SUCCESS
+    );
+    assert_eq!(t.app.snapshot(), before);
+}

@@ -35,6 +35,32 @@ fn the_demo_loads_once_verifies_and_balances() {
     assert!(report.ok(), "{:?}", report.failure);
     assert_eq!(report.entries_checked, first.entries);
 
+    // The bank statements, as fixtures/demo/statements/README.md says they should import.
+    let statements: Vec<_> = (1..=9)
+        .map(|id| fundtrail::statements::read::summary(&mut conn, id).unwrap())
+        .collect();
+    let total = |f: fn(&fundtrail::statements::read::StatementView) -> i64| {
+        statements.iter().map(f).sum::<i64>()
+    };
+    assert_eq!(
+        (
+            total(|s| s.confirmed_strong),
+            total(|s| s.confirmed_weak),
+            total(|s| s.returned),
+            total(|s| s.rows_duplicate),
+            total(|s| s.unmatched)
+        ),
+        (315, 1, 2, 2, 9)
+    );
+    let unknown_debits: i64 = statements
+        .iter()
+        .filter_map(|s| s.unmatched_by_note.get("no_matching_payment"))
+        .sum();
+    assert_eq!(unknown_debits, 1, "the 5,000.00 to a trading company");
+    let formats: std::collections::BTreeSet<&str> =
+        statements.iter().map(|s| s.format.as_str()).collect();
+    assert_eq!(formats.len(), 7, "{formats:?}");
+
     let dir_ = Directory::load(&mut conn).unwrap();
     let rows = balances(&mut conn, &dir_, Some(fundtrail::demo::PROGRAM), None).unwrap();
     let town = rows.iter().find(|b| b.org == "TWN-AP-CG").unwrap();

@@ -405,7 +405,7 @@ fn batches_chain_balances_add_up_and_reversals_release_money() {
     };
     assert_eq!(
         balance("TOWN"),
-        json!({"org": "TOWN", "program": PROGRAM, "currency": "CNY", "received": "10000.00", "passed_down": "0.00", "disbursed": "8000.00", "held": "2000.00"})
+        json!({"org": "TOWN", "program": PROGRAM, "currency": "CNY", "received": "10000.00", "passed_down": "0.00", "disbursed": "8000.00", "returned": "0.00", "held": "2000.00"})
     );
     assert_eq!(balance("CNTY")["held"], json!("40000.00"));
     assert_eq!(balance("PROV")["held"], json!("900000.00"));

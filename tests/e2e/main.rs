@@ -3,6 +3,7 @@
 mod auth;
 mod cli;
 mod concurrency;
+mod crash;
 mod demo;
 mod format;
 mod import;

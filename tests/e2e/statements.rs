@@ -169,6 +169,15 @@ fn a_statement_confirms_payments_by_reference_and_by_account_and_brings_returns_
         (Some("return"), Some("780.00"), Some("TOWN"), Some(pay[4]))
     );
     assert_eq!(entry(&t, t.town_seq)["remaining"], "6880.00");
+    let b = t.app.get(Some(&t.town.token), "/api/v1/balances?org=TOWN");
+    assert_eq!(
+        (
+            &b.body[0]["disbursed"],
+            &b.body[0]["returned"],
+            &b.body[0]["held"]
+        ),
+        (&json!("3900.00"), &json!("780.00"), &json!("6880.00"))
+    );
     // Unmatched rows, with why; the second PAY-1 debit names the payment it repeats.
     assert_eq!(by_txn("T7")["note"], "no_matching_payment");
     assert_eq!(by_txn("T8")["note"], "credit");

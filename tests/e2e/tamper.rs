@@ -320,3 +320,101 @@ fn the_fundtrail_binary_names_the_first_broken_entry_and_exits_1() {
     );
     assert!(stdout.contains("hash"), "{stdout}");
 }
+
+/// TOWN registers an account and imports a statement confirming payment PAY-1; returns the
+/// payment's and the confirmation's seq.
+fn imported(t: &Tree) -> (i64, i64) {
+    t.app.register_account(&t.town, "77770000");
+    let pay = t
+        .app
+        .append(&t.town, vec![t.payment(0, "780.00", "PAY-1")])
+        .unwrap()
+        .first_seq;
+    let file = format!(
+        "account,date,amount,currency,reference\n77770000,{},-780.00,CNY,PAY-1\n",
+        fundtrail_e2e::today()
+    );
+    let r = t.app.upload(&t.town, "s.csv", file.as_bytes());
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    (pay, r.body["statement"]["first_seq"].as_i64().unwrap())
+}
+
+#[test]
+fn statements_are_history_and_bank_facts_verify_against_the_signed_upload() {
+    let t = Tree::build();
+    let (_, confirmation) = imported(&t);
+    assert!(t.app.verify_db().ok());
+    let mut c = raw(&t);
+    for sql in [
+        "UPDATE statements SET rows_total = 0",
+        "DELETE FROM statements",
+        "UPDATE bank_rows SET status = 'unmatched'",
+        "DELETE FROM bank_rows",
+        "UPDATE statement_sections SET closing_minor = 0",
+        "UPDATE bank_accounts SET org_id = 1",
+        "DELETE FROM bank_accounts",
+    ] {
+        let err = diesel::sql_query(sql).execute(&mut c).unwrap_err();
+        assert!(
+            err.to_string().contains("RAISE")
+                || err.to_string().contains("append-only")
+                || err.to_string().contains("never")
+                || err.to_string().contains("for good"),
+            "{sql}: {err}"
+        );
+    }
+    // The manifest the uploader signed, changed (say, to name another file): the bank facts it
+    // carries no longer verify.
+    c.batch_execute("DROP TRIGGER statements_no_update;")
+        .unwrap();
+    diesel::sql_query(
+        "UPDATE statements SET manifest = replace(manifest, '\"s.csv\"', '\"t.csv\"')",
+    )
+    .execute(&mut c)
+    .unwrap();
+    verify_fails_at(&t, confirmation, "altered manifest");
+    diesel::sql_query(
+        "UPDATE statements SET manifest = replace(manifest, '\"t.csv\"', '\"s.csv\"')",
+    )
+    .execute(&mut c)
+    .unwrap();
+    assert!(t.app.verify_db().ok());
+    // A confirmation for more than the bank paid, written behind the service's back.
+    c.batch_execute("DROP TRIGGER ledger_entries_no_update;")
+        .unwrap();
+    diesel::sql_query("UPDATE ledger_entries SET amount_minor = 78100 WHERE seq = ?")
+        .bind::<BigInt, _>(confirmation)
+        .execute(&mut c)
+        .unwrap();
+    verify_fails_at(&t, confirmation, "altered confirmation");
+}
+
+#[test]
+fn a_second_confirmation_of_one_payment_fails_verification() {
+    let t = Tree::build();
+    let (pay, confirmation) = imported(&t);
+    // Re-label a later payment as a second confirmation of PAY-1 (hash recomputation aside,
+    // the rules alone refuse it): verify must not accept two confirmations of one payment.
+    let next = t
+        .app
+        .append(&t.town, vec![t.payment(1, "780.00", "PAY-2")])
+        .unwrap()
+        .first_seq;
+    let mut c = raw(&t);
+    c.batch_execute("DROP TRIGGER ledger_entries_no_update;")
+        .unwrap();
+    diesel::sql_query(
+        "UPDATE ledger_entries SET kind = 'confirmation', source_seq = ?, from_org_id = NULL WHERE seq = ?",
+    )
+    .bind::<BigInt, _>(pay)
+    .bind::<BigInt, _>(next)
+    .execute(&mut c)
+    .unwrap();
+    assert!(next > confirmation);
+    verify_fails_at(&t, next, "second confirmation");
+    let reason = t.app.verify_db().failure.unwrap().reason;
+    assert!(
+        reason.contains("altered") || reason.contains("already_confirmed"),
+        "{reason}"
+    );
+}

@@ -431,7 +431,9 @@ pub struct Balance {
     pub passed_down: String,
     /// Disbursements it paid to recipients.
     pub disbursed: String,
-    /// What it still holds: received - passed_down - disbursed.
+    /// Payments its bank sent back (`return` entries): held again.
+    pub returned: String,
+    /// What it still holds: received - passed_down - disbursed + returned.
     pub held: String,
 }
 
@@ -470,13 +472,13 @@ pub fn balances(
         ),
         None => None,
     };
-    // (program, org) -> [received, passed_down, disbursed, held]
-    let mut sums: std::collections::BTreeMap<(i64, i64), [i64; 4]> = Default::default();
+    // (program, org) -> [received, passed_down, disbursed, held, returned]
+    let mut sums: std::collections::BTreeMap<(i64, i64), [i64; 5]> = Default::default();
     // Payments have a funds row only once reversed; no row: not reversed.
     let mut q = ledger_entries::table
         .left_join(ledger_funds::table.on(ledger_funds::seq.eq(ledger_entries::seq)))
         .filter(ledger_funds::reversed_by.is_null())
-        .filter(ledger_entries::kind.eq_any(["budget", "allocation", "disbursement"]))
+        .filter(ledger_entries::kind.eq_any(["budget", "allocation", "disbursement", "return"]))
         .select((
             ledger_entries::program_id,
             ledger_entries::kind,
@@ -503,6 +505,7 @@ pub fn balances(
         let remaining = remaining.unwrap_or(amount);
         match kind.as_str() {
             "disbursement" => sums.entry((program, author)).or_default()[2] += amount,
+            "return" => sums.entry((program, author)).or_default()[4] += amount,
             _ => {
                 if let Some(to) = to {
                     let s = sums.entry((program, to)).or_default();
@@ -516,12 +519,12 @@ pub fn balances(
         }
     }
     let mut out = Vec::new();
-    for ((program, org), [received, passed, disbursed, held]) in sums {
+    for ((program, org), [received, passed, disbursed, held, returned]) in sums {
         if org_id.is_some_and(|o| o != org) {
             continue;
         }
         // The derived funds table and the entries must agree; if not, say so loudly.
-        if held != received - passed - disbursed {
+        if held != received - passed - disbursed + returned {
             return Err(AppError::internal(format!(
                 "balance of org id {org} in program id {program} does not add up; run `fundtrail verify`"
             )));
@@ -536,6 +539,7 @@ pub fn balances(
             received: format_minor(received, p.minor_units),
             passed_down: format_minor(passed, p.minor_units),
             disbursed: format_minor(disbursed, p.minor_units),
+            returned: format_minor(returned, p.minor_units),
             held: format_minor(held, p.minor_units),
         });
     }

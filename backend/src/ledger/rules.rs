@@ -585,6 +585,64 @@ mod tests {
     }
 
     #[test]
+    fn a_payment_is_confirmed_once_and_returns_give_back_at_most_what_went_out() {
+        let mut s = FundsState::new();
+        let budget = facts(1, EntryKind::Budget, None, Some("TOWN"), "TOWN", 1000);
+        s.apply(&budget).unwrap();
+        let pay = |seq, amount| facts(seq, EntryKind::Disbursement, Some(1), None, "TOWN", amount);
+        s.apply(&pay(2, 300)).unwrap();
+        s.apply(&pay(3, 200)).unwrap();
+        assert_eq!(s.get(1).unwrap().remaining_minor, 500);
+        let fact = |seq, kind, source, author, amount| {
+            facts(seq, kind, Some(source), None, author, amount)
+        };
+        // Confirmed for what the bank paid (a short payment too), once.
+        s.apply(&fact(4, EntryKind::Confirmation, 2, "TOWN", 250))
+            .unwrap();
+        let e = s
+            .apply(&fact(5, EntryKind::Confirmation, 2, "TOWN", 300))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::AlreadyConfirmed);
+        // Only the payer's bank facts; only about payments.
+        let e = s
+            .apply(&fact(5, EntryKind::Confirmation, 3, "OTHER", 200))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::WrongHolder);
+        let e = s
+            .apply(&fact(5, EntryKind::Confirmation, 1, "TOWN", 200))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnknownSource);
+        // A return gives the money back to the source, never more than went out.
+        let e = s
+            .apply(&fact(5, EntryKind::Return, 3, "TOWN", 201))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Overdraw);
+        s.apply(&fact(5, EntryKind::Return, 3, "TOWN", 150))
+            .unwrap();
+        assert_eq!(s.get(1).unwrap().remaining_minor, 650);
+        s.apply(&fact(6, EntryKind::Return, 3, "TOWN", 50)).unwrap();
+        let e = s
+            .apply(&fact(7, EntryKind::Return, 3, "TOWN", 1))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Overdraw);
+        assert_eq!(s.get(1).unwrap().remaining_minor, 700);
+        // A returned payment cannot also be reversed; a reversed one cannot come back.
+        let rev = |seq, source, amount| {
+            facts(seq, EntryKind::Reversal, Some(source), None, "TOWN", amount)
+        };
+        assert_eq!(
+            s.apply(&rev(7, 3, 200)).unwrap_err().code,
+            ErrorCode::SourceAlreadyDrawn
+        );
+        s.apply(&rev(7, 2, 300)).unwrap();
+        let e = s
+            .apply(&fact(8, EntryKind::Return, 2, "TOWN", 10))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::AlreadyReversed);
+        assert_eq!(s.get(1).unwrap().remaining_minor, 1000);
+    }
+
+    #[test]
     fn draws_never_exceed_the_source_and_reversals_release() {
         let mut s = FundsState::new();
         s.apply(&facts(

@@ -971,19 +971,32 @@ impl<'a> Importer<'a> {
     }
 }
 
-/// Imports `path` as `key`'s org through the same steps as `POST /api/v1/statements`: stores
-/// the file, signs its manifest, verifies it and imports it. For local tools (the demo loader,
-/// benchmarks) that write without the network in between.
+/// A statement file on this machine, and how to read it.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalFile<'a> {
+    pub path: &'a std::path::Path,
+    /// `auto` or a format name.
+    pub format: &'a str,
+    /// The account, for files that do not name it.
+    pub account: Option<&'a str>,
+}
+
+/// Imports a local file as `key`'s org through the same steps as `POST /api/v1/statements`:
+/// stores the file, signs its manifest, verifies it and imports it. For local tools (the demo
+/// loader, benchmarks) that write without the network in between.
 pub fn import_local(
     conn: &mut DbConn,
     keys: &PersonalDataKeys,
     files: &crate::filestore::FileStore,
     key: &crate::crypto::SigningKey,
-    path: &std::path::Path,
-    format: &str,
-    account: Option<&str>,
+    file: LocalFile<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> AppResult<(i64, bool)> {
+    let LocalFile {
+        path,
+        format,
+        account,
+    } = file;
     let io = |e: std::io::Error| AppError::internal(format!("{}: {e}", path.display()));
     let file = std::fs::File::open(path).map_err(io)?;
     let staged = files
