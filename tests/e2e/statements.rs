@@ -412,3 +412,57 @@ fn bank_facts_come_only_from_statements_and_are_read_only_by_those_entitled() {
         .get(Some(&t.town.token), &format!("{path}?status=nope"));
     assert_eq!((r.status, r.code()), (400, "invalid_query"));
 }
+
+#[test]
+fn identical_rows_in_one_file_are_two_bank_rows_and_each_is_recognised_in_an_overlap() {
+    let (t, _) = town_that_paid();
+    let fee = ("-5.00", "", "", "", "手续费");
+    // Two identical fee rows, far enough apart to fall in different import chunks.
+    let mut rows: Vec<(String, String, String, String, String)> = Vec::new();
+    for i in 0..2600 {
+        let r = if i == 0 || i == 2500 {
+            fee
+        } else {
+            ("-1.00", "", "", "", "")
+        };
+        let txn = if r == fee {
+            String::new()
+        } else {
+            format!("T{i}")
+        };
+        rows.push((r.0.into(), r.1.into(), r.2.into(), txn, r.4.into()));
+    }
+    let view: Vec<(&str, &str, &str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.0.as_str(),
+                r.1.as_str(),
+                r.2.as_str(),
+                r.3.as_str(),
+                r.4.as_str(),
+            )
+        })
+        .collect();
+    let r = t.app.upload(&t.town, "long.csv", &statement(&view));
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(
+        (
+            &r.body["statement"]["rows_total"],
+            &r.body["statement"]["rows_duplicate"]
+        ),
+        (&json!(2600), &json!(0))
+    );
+    // A later statement with both fees again (and one new): the fees are the same two rows.
+    let r = t
+        .app
+        .upload(&t.town, "again.csv", &statement(&[fee, fee, fee]));
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(
+        (
+            &r.body["statement"]["rows_duplicate"],
+            &r.body["statement"]["unmatched"]
+        ),
+        (&json!(2), &json!(1))
+    );
+}

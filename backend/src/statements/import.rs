@@ -93,6 +93,9 @@ struct Pending {
     occurrence: u32,
 }
 
+/// A stored bank row as duplicate detection sees it: id, statement, duplicate_of.
+type StoredRow = (i64, i64, Option<i64>);
+
 /// A payment a row may be about.
 #[derive(Debug, Clone)]
 struct Payment {
@@ -472,7 +475,7 @@ impl<'a> Importer<'a> {
             return Ok(());
         }
         let duplicates = self.duplicates(conn, &pending)?;
-        let payments = self.candidates(conn, &pending, &duplicates)?;
+        let (payments, tag_recipients) = self.candidates(conn, &pending, &duplicates)?;
         let mut state = FundsState::new();
         let mut seqs: Vec<i64> = payments.values().map(|p| p.seq).collect();
         seqs.sort_unstable();
@@ -506,7 +509,6 @@ impl<'a> Importer<'a> {
                 by_recipient.entry(r.as_str()).or_default().push(p);
             }
         }
-        let tag_recipients = self.recipients_by_tag(conn, &pending)?;
 
         let mut rows = Vec::with_capacity(pending.len());
         let mut entries = Vec::new();
@@ -589,75 +591,95 @@ impl<'a> Importer<'a> {
     }
 
     /// For each pending row: its fingerprint, and the earlier row (of another statement) it
-    /// repeats, if any.
+    /// repeats, if any. Every lookup goes through the (account, fingerprint) index.
     fn duplicates(
         &self,
         conn: &mut DbConn,
         pending: &[Pending],
     ) -> AppResult<Vec<(Vec<u8>, Option<i64>)>> {
         // Rows identical to one earlier in this same file (an earlier chunk) count on from there.
-        let mut offsets: HashMap<[u8; 32], u32> = HashMap::new();
-        let firsts: Vec<Vec<u8>> = pending
+        let firsts: Vec<(i64, Vec<u8>)> = pending
             .iter()
             .filter(|p| p.occurrence == 1)
-            .map(|p| fingerprint(&p.base, 1))
+            .map(|p| (p.account_id, fingerprint(&p.base, 1)))
             .collect();
-        let mut in_this: HashSet<Vec<u8>> = HashSet::new();
-        for chunk in firsts.chunks(INSERT_ROWS_MAX) {
-            let hits: Vec<Vec<u8>> = bank_rows::table
-                .filter(bank_rows::statement_id.eq(self.statement_id))
-                .filter(bank_rows::fingerprint.eq_any(chunk))
-                .select(bank_rows::fingerprint)
-                .load(conn)?;
-            in_this.extend(hits);
-        }
+        let seen = self.stored_rows(conn, &firsts)?;
+        let in_this = |rows: Option<&Vec<StoredRow>>| {
+            rows.is_some_and(|r| r.iter().any(|(_, st, _)| *st == self.statement_id))
+        };
+        let mut offsets: HashMap<[u8; 32], u32> = HashMap::new();
         for p in pending.iter().filter(|p| p.occurrence == 1) {
-            if !in_this.contains(&fingerprint(&p.base, 1)) || offsets.contains_key(&p.base) {
+            let key = (p.account_id, fingerprint(&p.base, 1));
+            if offsets.contains_key(&p.base) || !in_this(seen.get(&key)) {
                 continue;
             }
             let mut k = 1;
             loop {
-                let n: i64 = bank_rows::table
-                    .filter(bank_rows::statement_id.eq(self.statement_id))
-                    .filter(bank_rows::fingerprint.eq(fingerprint(&p.base, k + 1)))
-                    .count()
-                    .get_result(conn)?;
-                if n == 0 {
+                let next = (p.account_id, fingerprint(&p.base, k + 1));
+                let found = self.stored_rows(conn, std::slice::from_ref(&next))?;
+                if !in_this(found.get(&next)) {
                     break;
                 }
                 k += 1;
             }
             offsets.insert(p.base, k);
         }
-        let fps: Vec<Vec<u8>> = pending
+        let keys: Vec<(i64, Vec<u8>)> = pending
             .iter()
             .map(|p| {
-                fingerprint(
-                    &p.base,
-                    p.occurrence + offsets.get(&p.base).copied().unwrap_or(0),
-                )
+                let k = p.occurrence + offsets.get(&p.base).copied().unwrap_or(0);
+                (p.account_id, fingerprint(&p.base, k))
             })
             .collect();
-        let mut originals: HashMap<(i64, Vec<u8>), i64> = HashMap::new();
-        for chunk in fps.chunks(INSERT_ROWS_MAX) {
-            let hits: Vec<(i64, i64, Vec<u8>)> = bank_rows::table
-                .filter(bank_rows::fingerprint.eq_any(chunk))
-                .filter(bank_rows::duplicate_of.is_null())
-                .filter(bank_rows::statement_id.ne(self.statement_id))
-                .select((bank_rows::id, bank_rows::account_id, bank_rows::fingerprint))
-                .load(conn)?;
-            for (id, account, fp) in hits {
-                originals.insert((account, fp), id);
-            }
-        }
-        Ok(pending
-            .iter()
-            .zip(fps)
-            .map(|(p, fp)| {
-                let dup = originals.get(&(p.account_id, fp.clone())).copied();
-                (fp, dup)
+        let found = if offsets.is_empty() && pending.iter().all(|p| p.occurrence == 1) {
+            seen
+        } else {
+            self.stored_rows(conn, &keys)?
+        };
+        Ok(keys
+            .into_iter()
+            .map(|key| {
+                let original = found.get(&key).and_then(|rows| {
+                    rows.iter()
+                        .find(|(_, st, dup)| *st != self.statement_id && dup.is_none())
+                        .map(|(id, _, _)| *id)
+                });
+                (key.1, original)
             })
             .collect())
+    }
+
+    /// Rows already stored under each (account, fingerprint).
+    fn stored_rows(
+        &self,
+        conn: &mut DbConn,
+        keys: &[(i64, Vec<u8>)],
+    ) -> AppResult<HashMap<(i64, Vec<u8>), Vec<StoredRow>>> {
+        let mut by_account: BTreeMap<i64, Vec<&[u8]>> = BTreeMap::new();
+        for (account, fp) in keys {
+            by_account.entry(*account).or_default().push(fp);
+        }
+        let mut out: HashMap<(i64, Vec<u8>), Vec<StoredRow>> = HashMap::new();
+        for (account, fps) in by_account {
+            for chunk in fps.chunks(INSERT_ROWS_MAX) {
+                let rows: Vec<(i64, i64, Option<i64>, Vec<u8>)> = bank_rows::table
+                    .filter(bank_rows::account_id.eq(account))
+                    .filter(bank_rows::fingerprint.eq_any(chunk))
+                    .select((
+                        bank_rows::id,
+                        bank_rows::statement_id,
+                        bank_rows::duplicate_of,
+                        bank_rows::fingerprint,
+                    ))
+                    .load(conn)?;
+                for (id, statement, duplicate_of, fp) in rows {
+                    out.entry((account, fp))
+                        .or_default()
+                        .push((id, statement, duplicate_of));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Payments by the uploader that rows of the chunk may be about: by reference, and by the
@@ -667,7 +689,7 @@ impl<'a> Importer<'a> {
         conn: &mut DbConn,
         pending: &[Pending],
         duplicates: &[(Vec<u8>, Option<i64>)],
-    ) -> AppResult<BTreeMap<i64, Payment>> {
+    ) -> AppResult<(BTreeMap<i64, Payment>, HashMap<String, Vec<String>>)> {
         type Row = (i64, i64, String, Option<String>, i64, String, String);
         let select = (
             ledger_entries::seq,
@@ -700,11 +722,24 @@ impl<'a> Importer<'a> {
                     .load::<Row>(conn)?,
             );
         }
-        let pseudonyms: Vec<String> = self
-            .recipients_by_tag(conn, pending)?
-            .into_values()
-            .flatten()
+        // Weak matching only for rows that no payment's reference names (most rows carry one).
+        let referenced: HashSet<&str> = found.iter().map(|r| r.2.as_str()).collect();
+        let unreferenced: Vec<&Pending> = pending
+            .iter()
+            .zip(duplicates)
+            .filter(|(p, d)| {
+                d.1.is_none() && !row_reference(&p.t).is_some_and(|r| referenced.contains(r))
+            })
+            .map(|(p, _)| p)
             .collect();
+        let tag_recipients = self.recipients_by_tag(conn, &unreferenced)?;
+        let mut pseudonyms: Vec<&str> = tag_recipients
+            .values()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        pseudonyms.sort_unstable();
+        pseudonyms.dedup();
         for chunk in pseudonyms.chunks(INSERT_ROWS_MAX) {
             found.extend(
                 ledger_entries::table
@@ -733,14 +768,14 @@ impl<'a> Importer<'a> {
                 },
             );
         }
-        Ok(out)
+        Ok((out, tag_recipients))
     }
 
     /// Pseudonyms of the uploader's recipients by the keyed tag of their registered account.
     fn recipients_by_tag(
         &self,
         conn: &mut DbConn,
-        pending: &[Pending],
+        pending: &[&Pending],
     ) -> AppResult<HashMap<String, Vec<String>>> {
         let mut tags: Vec<&str> = pending.iter().filter_map(|p| p.tag.as_deref()).collect();
         tags.sort_unstable();

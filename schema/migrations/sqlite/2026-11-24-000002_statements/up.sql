@@ -94,7 +94,11 @@ CREATE TABLE bank_rows (
     -- Why a row is unmatched, as a stable snake_case word.
     note                         TEXT
 );
-CREATE UNIQUE INDEX bank_rows_fingerprint ON bank_rows (account_id, fingerprint) WHERE duplicate_of IS NULL;
+-- Every row, duplicates included: an import asks, per chunk, which of its fingerprints the
+-- account has seen, in earlier statements (duplicates) or earlier in the same file (a repeated
+-- identical row counts on). The importer keeps one original per (account, fingerprint) under
+-- the write lock.
+CREATE INDEX bank_rows_fingerprint ON bank_rows (account_id, fingerprint);
 CREATE INDEX bank_rows_matched ON bank_rows (matched_seq) WHERE matched_seq IS NOT NULL;
 
 -- Imports are history too.
