@@ -95,6 +95,10 @@ struct Pending {
 
 /// A stored bank row as duplicate detection sees it: id, statement, duplicate_of.
 type StoredRow = (i64, i64, Option<i64>);
+/// Stored rows by (account, fingerprint).
+type StoredRows = HashMap<(i64, Vec<u8>), Vec<StoredRow>>;
+/// Pseudonyms of recipients by the keyed tag of their registered account.
+type RecipientsByTag = HashMap<String, Vec<String>>;
 
 /// A payment a row may be about.
 #[derive(Debug, Clone)]
@@ -650,16 +654,12 @@ impl<'a> Importer<'a> {
     }
 
     /// Rows already stored under each (account, fingerprint).
-    fn stored_rows(
-        &self,
-        conn: &mut DbConn,
-        keys: &[(i64, Vec<u8>)],
-    ) -> AppResult<HashMap<(i64, Vec<u8>), Vec<StoredRow>>> {
+    fn stored_rows(&self, conn: &mut DbConn, keys: &[(i64, Vec<u8>)]) -> AppResult<StoredRows> {
         let mut by_account: BTreeMap<i64, Vec<&[u8]>> = BTreeMap::new();
         for (account, fp) in keys {
             by_account.entry(*account).or_default().push(fp);
         }
-        let mut out: HashMap<(i64, Vec<u8>), Vec<StoredRow>> = HashMap::new();
+        let mut out = StoredRows::new();
         for (account, fps) in by_account {
             for chunk in fps.chunks(INSERT_ROWS_MAX) {
                 let rows: Vec<(i64, i64, Option<i64>, Vec<u8>)> = bank_rows::table
@@ -689,7 +689,7 @@ impl<'a> Importer<'a> {
         conn: &mut DbConn,
         pending: &[Pending],
         duplicates: &[(Vec<u8>, Option<i64>)],
-    ) -> AppResult<(BTreeMap<i64, Payment>, HashMap<String, Vec<String>>)> {
+    ) -> AppResult<(BTreeMap<i64, Payment>, RecipientsByTag)> {
         type Row = (i64, i64, String, Option<String>, i64, String, String);
         let select = (
             ledger_entries::seq,
@@ -776,7 +776,7 @@ impl<'a> Importer<'a> {
         &self,
         conn: &mut DbConn,
         pending: &[&Pending],
-    ) -> AppResult<HashMap<String, Vec<String>>> {
+    ) -> AppResult<RecipientsByTag> {
         let mut tags: Vec<&str> = pending.iter().filter_map(|p| p.tag.as_deref()).collect();
         tags.sort_unstable();
         tags.dedup();
@@ -801,7 +801,7 @@ impl<'a> Importer<'a> {
         p: &Pending,
         by_reference: &HashMap<&str, Vec<&Payment>>,
         by_recipient: &HashMap<&str, Vec<&Payment>>,
-        tag_recipients: &HashMap<String, Vec<String>>,
+        tag_recipients: &RecipientsByTag,
         state: &mut FundsState,
     ) -> Result<(Payment, EntryKind, &'static str), (&'static str, Option<i64>)> {
         if p.t.currency != p.account_currency {
