@@ -406,6 +406,14 @@ pub enum StatementCommand {
         #[arg(long)]
         after: Option<i64>,
     },
+    /// Recheck an import against its kept file (on the server's machine, or a copy of the
+    /// database with its statement-files/ and master key): every stored row and bank fact
+    /// compared with the file. Exit 1 on any difference.
+    Recheck {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -994,6 +1002,42 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
             let out: Value = remote.client()?.get("/api/v1/statements", &query)?;
             print_json(&out);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Statement(StatementCommand::Recheck { id, json }) => {
+            let mut conn = config::open_existing(&cli.db)?;
+            let master = config::load_master_key(&cli.db)?;
+            let files = crate::filestore::FileStore::open(
+                &config::files_dir(&cli.db),
+                master.file_store_secret(),
+            )
+            .map_err(|e| AppError::internal(format!("statement file store: {e}")))?;
+            let report = crate::statements::recheck::recheck(
+                &mut conn,
+                &master.personal_data_keys(),
+                &files,
+                id,
+            )?;
+            if json {
+                print_json(&report);
+            } else if report.ok() {
+                println!(
+                    "ok: statement {id} ({} rows, {} bank facts) matches its file {}",
+                    report.rows_checked, report.entries_checked, report.file_sha256
+                );
+            } else {
+                println!(
+                    "FAILED: statement {id}: {} difference(s) with its file {}",
+                    report.differences_total, report.file_sha256
+                );
+                for d in &report.differences {
+                    println!("  {d}");
+                }
+            }
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Statement(StatementCommand::Show {
             remote,

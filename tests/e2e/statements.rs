@@ -466,3 +466,62 @@ fn identical_rows_in_one_file_are_two_bank_rows_and_each_is_recognised_in_an_ove
         (&json!(2), &json!(1))
     );
 }
+
+#[test]
+fn a_gbk_bank_export_imports_the_same_rows_as_its_utf8_twin() {
+    let t = Tree::build();
+    let sample = |name: &str| {
+        std::fs::read(
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/bank-samples/csv-cn")
+                .join(name),
+        )
+        .unwrap()
+    };
+    // The ICBC sample's account is printed masked; that is the account as the bank names it.
+    t.app.register_account(&t.town, "1234****9876");
+    let gbk = t
+        .app
+        .upload(&t.town, "icbc-debit.gbk.csv", &sample("icbc-debit.gbk.csv"));
+    assert_eq!(gbk.status, 201, "{:?}", gbk.body);
+    let s = &gbk.body["statement"];
+    assert_eq!(
+        (s["format"].as_str(), &s["rows_total"]),
+        (Some("csv-icbc"), &json!(11))
+    );
+    // The UTF-8 twin is another file with the very same bank rows: every one a duplicate.
+    let utf8 = t.app.upload(
+        &t.town,
+        "icbc-debit.utf8.csv",
+        &sample("icbc-debit.utf8.csv"),
+    );
+    assert_eq!(utf8.status, 201, "{:?}", utf8.body);
+    assert_eq!(
+        (
+            &utf8.body["statement"]["rows_total"],
+            &utf8.body["statement"]["rows_duplicate"]
+        ),
+        (&json!(11), &json!(11))
+    );
+    let a = rows(&t.app, &t.town.token, s["id"].as_i64().unwrap());
+    let b = rows(
+        &t.app,
+        &t.town.token,
+        utf8.body["statement"]["id"].as_i64().unwrap(),
+    );
+    for (x, y) in a.iter().zip(&b) {
+        for key in [
+            "booking_date",
+            "amount",
+            "counterparty_name",
+            "counterparty_account",
+            "reference",
+            "text",
+            "location",
+        ] {
+            assert_eq!(x[key], y[key], "{key}");
+        }
+        assert_eq!(y["duplicate_of"], x["id"]);
+    }
+    assert_eq!(a[0]["amount"], "-13.40");
+}

@@ -418,3 +418,52 @@ fn a_second_confirmation_of_one_payment_fails_verification() {
         "{reason}"
     );
 }
+
+#[test]
+fn a_recheck_compares_every_stored_row_and_bank_fact_with_the_kept_file() {
+    let t = Tree::build();
+    let (_, confirmation) = imported(&t);
+    let db = t.app.db_path.to_str().unwrap().to_string();
+    let recheck = || {
+        run(Cli::parse_from([
+            "fundtrail",
+            "--db",
+            &db,
+            "statement",
+            "recheck",
+            "1",
+        ]))
+    };
+    assert_eq!(recheck().unwrap(), ExitCode::SUCCESS);
+    let mut c = raw(&t);
+    c.batch_execute("DROP TRIGGER bank_rows_no_update;")
+        .unwrap();
+    diesel::sql_query("UPDATE bank_rows SET amount_minor = -70000")
+        .execute(&mut c)
+        .unwrap();
+    let mut conn = t.app.conn();
+    let keys = fundtrail::config::load_master_key(&t.app.db_path)
+        .unwrap()
+        .personal_data_keys();
+    let files = fundtrail::filestore::FileStore::open(
+        &fundtrail::config::files_dir(&t.app.db_path),
+        fundtrail::config::load_master_key(&t.app.db_path)
+            .unwrap()
+            .file_store_secret(),
+    )
+    .unwrap();
+    let report = fundtrail::statements::recheck::recheck(&mut conn, &keys, &files, 1).unwrap();
+    assert_eq!(report.differences_total, 2, "{:?}", report.differences);
+    assert!(
+        report.differences[0].contains("line 2): amount differs"),
+        "{:?}",
+        report.differences
+    );
+    assert!(report.differences[1].contains(&format!(
+        "entry #{confirmation} disagrees with the row (amount)"
+    )));
+    assert_eq!(recheck().unwrap(), ExitCode::FAILURE);
+    // Without its file, an import cannot be rechecked, and says so.
+    std::fs::remove_dir_all(fundtrail::config::files_dir(&t.app.db_path)).unwrap();
+    assert_eq!(recheck().unwrap_err().code().as_str(), "not_found");
+}

@@ -176,7 +176,7 @@ fn parse_problem(e: &ParseError) -> Problem {
 }
 
 /// Minor units of `amount` in a currency with `units` decimals, if it has no more decimals.
-fn to_minor(amount: Decimal, units: u32) -> Option<i64> {
+pub(crate) fn to_minor(amount: Decimal, units: u32) -> Option<i64> {
     let scaled = amount.checked_mul(Decimal::from(10i64.checked_pow(units)?))?;
     if !scaled.fract().is_zero() {
         return None;
@@ -185,7 +185,7 @@ fn to_minor(amount: Decimal, units: u32) -> Option<i64> {
 }
 
 /// The fields that make a bank row itself, for recognising it in an overlapping statement.
-fn fingerprint_base(account: &str, t: &Transaction) -> [u8; 32] {
+pub(crate) fn fingerprint_base(account: &str, t: &Transaction) -> [u8; 32] {
     let mut s = String::with_capacity(160);
     for part in [
         account,
@@ -210,7 +210,7 @@ fn fingerprint_base(account: &str, t: &Transaction) -> [u8; 32] {
     sha256(s.as_bytes())
 }
 
-fn fingerprint(base: &[u8; 32], occurrence: u32) -> Vec<u8> {
+pub(crate) fn fingerprint(base: &[u8; 32], occurrence: u32) -> Vec<u8> {
     let mut b = base.to_vec();
     b.extend_from_slice(&occurrence.to_be_bytes());
     sha256(&b)[..16].to_vec()

@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod import;
 pub mod read;
+pub mod recheck;
 pub mod show;
 
 use crate::error::{AppError, AppResult, ErrorCode};
