@@ -281,6 +281,8 @@ fn a_file_with_one_bad_row_imports_nothing_and_names_the_row() {
         "{:?}",
         r.body
     );
+    // The full shape a clerk's tools parse: each bad row with its line, field and reason.
+    insta::assert_json_snapshot!("statement_error_body", r.body);
     let errors = r.body["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert_eq!(

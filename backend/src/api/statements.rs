@@ -86,6 +86,15 @@ pub async fn upload_statement(
         })
         .await?;
     if let Some(id) = existing {
+        // Read the body the client is sending (at most the signed size) before answering, so
+        // the connection ends cleanly; nothing of it is kept.
+        let mut seen: u64 = 0;
+        while let Some(chunk) = body.next().await {
+            seen += chunk.map(|c| c.len() as u64).unwrap_or(u64::MAX);
+            if seen > manifest.size_bytes {
+                break;
+            }
+        }
         let statement = state.run(move |c, _| read::summary(c, id)).await?;
         return Ok(HttpResponse::Ok().json(ImportResult {
             already_imported: true,
