@@ -711,16 +711,17 @@ impl<'a> Importer<'a> {
         refs.dedup();
         let mut found: Vec<Row> = Vec::new();
         for chunk in refs.chunks(INSERT_ROWS_MAX) {
-            // program_id IN (...) lets SQLite use the (program_id, reference) unique index.
-            found.extend(
-                ledger_entries::table
-                    .filter(ledger_entries::program_id.eq_any(&program_ids))
-                    .filter(ledger_entries::reference.eq_any(chunk))
-                    .filter(ledger_entries::kind.eq(EntryKind::Disbursement.as_str()))
-                    .filter(ledger_entries::author_org_id.eq(self.org_id))
-                    .select(select)
-                    .load::<Row>(conn)?,
-            );
+            // Only (program_id, reference) goes to SQLite, so it uses that unique index: given
+            // the kind and author too, it may prefer the author index and walk every entry of
+            // the author for each chunk. Those are checked here.
+            let rows: Vec<(Row, String, i64)> = ledger_entries::table
+                .filter(ledger_entries::program_id.eq_any(&program_ids))
+                .filter(ledger_entries::reference.eq_any(chunk))
+                .select((select, ledger_entries::kind, ledger_entries::author_org_id))
+                .load(conn)?;
+            found.extend(rows.into_iter().filter_map(|(row, kind, author)| {
+                (kind == EntryKind::Disbursement.as_str() && author == self.org_id).then_some(row)
+            }));
         }
         // Weak matching only for rows that no payment's reference names (most rows carry one).
         let referenced: HashSet<&str> = found.iter().map(|r| r.2.as_str()).collect();
@@ -741,14 +742,15 @@ impl<'a> Importer<'a> {
         pseudonyms.sort_unstable();
         pseudonyms.dedup();
         for chunk in pseudonyms.chunks(INSERT_ROWS_MAX) {
-            found.extend(
-                ledger_entries::table
-                    .filter(ledger_entries::to_recipient.eq_any(chunk))
-                    .filter(ledger_entries::kind.eq(EntryKind::Disbursement.as_str()))
-                    .filter(ledger_entries::author_org_id.eq(self.org_id))
-                    .select(select)
-                    .load::<Row>(conn)?,
-            );
+            // Only the recipient index narrows this: kind and author are checked here, or
+            // SQLite would walk every entry of the author.
+            let rows: Vec<(Row, String, i64)> = ledger_entries::table
+                .filter(ledger_entries::to_recipient.eq_any(chunk))
+                .select((select, ledger_entries::kind, ledger_entries::author_org_id))
+                .load(conn)?;
+            found.extend(rows.into_iter().filter_map(|(row, kind, author)| {
+                (kind == EntryKind::Disbursement.as_str() && author == self.org_id).then_some(row)
+            }));
         }
         let mut out = BTreeMap::new();
         for (seq, program_id, reference, recipient, amount_minor, value_date, period) in found {
@@ -782,12 +784,16 @@ impl<'a> Importer<'a> {
         tags.dedup();
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
         for chunk in tags.chunks(INSERT_ROWS_MAX) {
-            let found: Vec<(String, String)> = recipients::table
+            // The office is checked here, not in SQL, so that SQLite keeps to the tag index.
+            let found: Vec<(String, String, i64)> = recipients::table
                 .filter(recipients::account_tag.eq_any(chunk))
-                .filter(recipients::home_org_id.eq(self.org_id))
-                .select((recipients::account_tag, recipients::pseudonym))
+                .select((
+                    recipients::account_tag,
+                    recipients::pseudonym,
+                    recipients::home_org_id,
+                ))
                 .load(conn)?;
-            for (tag, pseudonym) in found {
+            for (tag, pseudonym, _) in found.into_iter().filter(|r| r.2 == self.org_id) {
                 out.entry(tag).or_default().push(pseudonym);
             }
         }
