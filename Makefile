@@ -42,6 +42,7 @@ openapi: build
 # Benchmarks are not tests: release build, figures printed, nothing asserted about speed.
 bench:
 	$(CARGO) bench -p fundtrail --bench append
+	$(CARGO) bench -p fundtrail --bench import
 
 fmt:
 	$(CARGO) fmt --all

@@ -11,131 +11,37 @@
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection as _, TransactionManager};
 use diesel::prelude::*;
-use fundtrail::crypto::SigningKey;
 use fundtrail::db::DbConn;
-use fundtrail::domain::{EntryKind, Role};
+use fundtrail::domain::EntryKind;
 use fundtrail::ledger::append::append;
 use fundtrail::ledger::{EntryBody, ENTRIES_PURPOSE};
-use fundtrail::signing::sign_locally;
 use fundtrail_schema::rows::LedgerEntryRow;
 use fundtrail_schema::schema::ledger_entries;
 use serde_json::json;
 use std::time::Instant;
 
-/// The benchmark's program code.
-const PROGRAM: &str = "BENCH";
+mod common;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
+use common::{env_usize, peak_rss_bytes, PROGRAM};
 
 fn main() {
     let entries = env_usize("BENCH_ENTRIES", 1_000_000);
     let batch = env_usize("BENCH_BATCH", 10_000).clamp(1, fundtrail::ledger::BATCH_ENTRIES_MAX);
     let recipients_n = entries.min(100_000);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("bench.db");
-    let made = fundtrail::config::init(&db).expect("init");
-    let admin = SigningKey::load(&made.operator_key_path).unwrap();
-    let mut conn = fundtrail::config::open_existing(&db).unwrap();
-    let pii = fundtrail::config::load_master_key(&db)
-        .unwrap()
-        .personal_data_keys();
-
     // Setup (not timed): a bureau, an office below it, a program, recipients, a budget and an
     // allocation big enough for every payment.
-    let prov = SigningKey::generate("PROV");
-    let town = SigningKey::generate("TOWN");
-    for (key, role, parent) in [
-        (&prov, Role::FinanceBureau, None),
-        (&town, Role::LocalOffice, Some("PROV")),
-    ] {
-        let payload = json!({"code": key.org, "name": key.org, "role": role, "parent": parent, "public_key": key.public_key_b64()});
-        let (v, now) = sign_locally(&mut conn, &admin, "POST /api/v1/orgs", payload).unwrap();
-        fundtrail::service::orgs::create(&mut conn, &v, now).unwrap();
-    }
-    let year = chrono::Datelike::year(&chrono::Utc::now());
-    let today = chrono::Utc::now().date_naive().to_string();
-    let period = chrono::Utc::now().format("%Y-%m").to_string();
-    let (v, now) = sign_locally(&mut conn, &prov, "POST /api/v1/programs", json!({"code": PROGRAM, "name": "bench", "fiscal_year": year, "standard_amount": "100.00", "period_granularity": "month"})).unwrap();
-    fundtrail::service::programs::create(&mut conn, &v, now).unwrap();
-    let started = Instant::now();
-    let mut pseudonyms = Vec::with_capacity(recipients_n);
-    for chunk_start in (0..recipients_n).step_by(10_000) {
-        let list: Vec<_> = (chunk_start..(chunk_start + 10_000).min(recipients_n))
-            .map(|i| {
-                let birth = chrono::NaiveDate::from_ymd_opt(1940, 1, 1).unwrap() + chrono::Days::new((i / 1000) as u64);
-                let first17 = format!("110105{}{:03}", birth.format("%Y%m%d"), i % 1000);
-                let id = format!("{first17}{}", fundtrail::idcard::check_char(&first17).unwrap());
-                json!({"name": format!("R{i}"), "id_number": id, "bank_account": format!("622848{i:013}")})
-            })
-            .collect();
-        let (v, now) = sign_locally(
-            &mut conn,
-            &town,
-            "POST /api/v1/recipients",
-            json!({ "recipients": list }),
-        )
-        .unwrap();
-        pseudonyms.extend(
-            fundtrail::service::recipients::register(&mut conn, &pii, &v, now)
-                .unwrap()
-                .pseudonyms,
-        );
-    }
-    let register_s = started.elapsed().as_secs_f64();
-    let total = format!("{}.00", entries * 100 + 100);
-    let budget = EntryBody::new(
-        EntryKind::Budget,
-        PROGRAM,
-        &year.to_string(),
-        &total,
-        "BUD",
-        &today,
-    )
-    .to("PROV");
-    let (v, now) = sign_locally(
-        &mut conn,
-        &prov,
-        ENTRIES_PURPOSE,
-        json!({"entries": [budget]}),
-    )
-    .unwrap();
-    let budget_seq = append(&mut conn, &v, now).unwrap().first_seq;
-    let alloc = EntryBody::new(
-        EntryKind::Allocation,
-        "BENCH",
-        &period,
-        &total,
-        "ALC",
-        &today,
-    )
-    .source(budget_seq)
-    .from("PROV")
-    .to("TOWN");
-    let (v, now) = sign_locally(
-        &mut conn,
-        &prov,
-        ENTRIES_PURPOSE,
-        json!({"entries": [alloc]}),
-    )
-    .unwrap();
-    let alloc_seq = append(&mut conn, &v, now).unwrap().first_seq;
+    let common::Ledger {
+        tmp: dir,
+        db,
+        mut conn,
+        town,
+        pseudonyms,
+        alloc_seq,
+        today,
+        period,
+        register_s,
+        ..
+    } = common::ledger(recipients_n, entries);
 
     let body = |i: usize| {
         EntryBody::new(
