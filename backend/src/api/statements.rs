@@ -43,8 +43,14 @@ fn signed_header(req: &HttpRequest) -> AppResult<SignedRequest> {
 }
 
 fn store_error(e: StoreError, size_bytes: u64) -> AppError {
+    // A write past the limit comes back as an io::Error carrying StoreError::TooLarge.
+    let too_large = match &e {
+        StoreError::TooLarge { .. } => true,
+        StoreError::Io(io) => io.get_ref().is_some_and(|r| r.is::<StoreError>()),
+        StoreError::Corrupt(_) => false,
+    };
     match e {
-        StoreError::TooLarge { .. } => AppError::new(
+        _ if too_large => AppError::new(
             ErrorCode::DigestMismatch,
             format!("the body is longer than the {size_bytes} bytes the manifest signs"),
         )
@@ -115,17 +121,9 @@ pub async fn upload_statement(
                 format!("reading the body failed: {e}"),
             )
         })?;
-        writer.write_all(&chunk).map_err(|e| {
-            match e.get_ref().and_then(|r| r.downcast_ref::<StoreError>()) {
-                Some(StoreError::TooLarge { .. }) => store_error(
-                    StoreError::TooLarge {
-                        size_bytes_max: size_bytes,
-                    },
-                    size_bytes,
-                ),
-                _ => store_error(e.into(), size_bytes),
-            }
-        })?;
+        writer
+            .write_all(&chunk)
+            .map_err(|e| store_error(e.into(), size_bytes))?;
     }
     let staged = web::block(move || writer.finish())
         .await

@@ -85,6 +85,13 @@ impl FundsState {
         self.funds.get(&seq)
     }
 
+    /// Records what storage says: payment `seq` was confirmed by entry `by`.
+    pub fn mark_confirmed(&mut self, seq: i64, by: i64) {
+        if let Some(f) = self.funds.get_mut(&seq) {
+            f.confirmed_by = Some(by);
+        }
+    }
+
     /// Entries whose remaining amount or reversal changed since they were loaded.
     pub fn changed(&self) -> impl Iterator<Item = (i64, &Funds)> {
         self.changed

@@ -216,6 +216,14 @@ pub(crate) fn fingerprint(base: &[u8; 32], occurrence: u32) -> Vec<u8> {
     sha256(&b)[..16].to_vec()
 }
 
+/// The keyed tag of a row's counterparty account (as recipients' accounts are tagged).
+pub(crate) fn counterparty_tag(keys: &PersonalDataKeys, t: &Transaction) -> Option<String> {
+    t.counterparty_account
+        .as_deref()
+        .filter(|a| !normalize_account(a).is_empty())
+        .map(|a| keys.account_tag(a))
+}
+
 /// A usable payment reference from a row: trimmed, within the ledger's reference rules.
 fn row_reference(t: &Transaction) -> Option<&str> {
     t.reference
@@ -454,11 +462,7 @@ impl<'a> Importer<'a> {
         let occurrence = self.chunk_occurrences.entry(base).or_insert(0);
         *occurrence += 1;
         let occurrence = *occurrence;
-        let tag = t
-            .counterparty_account
-            .as_deref()
-            .filter(|a| !normalize_account(a).is_empty())
-            .map(|a| self.keys.account_tag(a));
+        let tag = counterparty_tag(self.keys, &t);
         self.pending.push(Pending {
             t,
             account_id,
@@ -496,9 +500,8 @@ impl<'a> Importer<'a> {
                 .select((ledger_entries::seq, ledger_entries::source_seq))
                 .load(conn)?;
             for (by, of) in confirmed {
-                if let Some(mut f) = of.and_then(|s| state.get(s)).cloned() {
-                    f.confirmed_by = Some(by);
-                    state.load(of.unwrap_or_default(), f);
+                if let Some(of) = of {
+                    state.mark_confirmed(of, by);
                 }
             }
         }

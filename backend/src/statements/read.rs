@@ -157,8 +157,12 @@ fn account_codes(conn: &mut DbConn) -> AppResult<HashMap<i64, String>> {
         .collect())
 }
 
-fn view(conn: &mut DbConn, dir: &Directory, s: StatementRow) -> AppResult<StatementView> {
-    let accounts = account_codes(conn)?;
+fn view(
+    conn: &mut DbConn,
+    dir: &Directory,
+    accounts: &HashMap<i64, String>,
+    s: StatementRow,
+) -> AppResult<StatementView> {
     let nonce: String = submissions::table
         .find(s.submission_id)
         .select(submissions::nonce)
@@ -231,7 +235,8 @@ fn load(conn: &mut DbConn, id: i64) -> AppResult<StatementRow> {
 pub fn summary(conn: &mut DbConn, id: i64) -> AppResult<StatementView> {
     let dir = Directory::load(conn)?;
     let row = load(conn, id)?;
-    view(conn, &dir, row)
+    let accounts = account_codes(conn)?;
+    view(conn, &dir, &accounts, row)
 }
 
 /// `GET /api/v1/statements/{id}`.
@@ -314,7 +319,7 @@ pub fn detail(
         })
         .collect();
     Ok(StatementDetail {
-        statement: view(conn, &dir, row)?,
+        statement: view(conn, &dir, &accounts, row)?,
         rows,
         next_cursor,
     })
@@ -339,8 +344,9 @@ pub fn list(
         q = q.filter(statements::org_id.eq(org.id));
     }
     let rows: Vec<StatementRow> = q.load(conn)?;
+    let accounts = account_codes(conn)?;
     rows.into_iter()
         .filter(|s| may_read(&dir, actor, s.org_id))
-        .map(|s| view(conn, &dir, s))
+        .map(|s| view(conn, &dir, &accounts, s))
         .collect()
 }

@@ -8,7 +8,7 @@
 //! it stood at import time. It checks that each bank fact is consistent with its row (kind,
 //! amount, payment, author, batch) and the ledger's own rules are `verify`'s job.
 
-use super::import::{fingerprint, fingerprint_base, note};
+use super::import::{counterparty_tag, fingerprint, fingerprint_base, note};
 use super::{currency_minor_units, mask_account, mask_name, normalize_account, show, Manifest};
 use crate::crypto::PersonalDataKeys;
 use crate::db::DbConn;
@@ -153,11 +153,7 @@ pub fn recheck(
             ),
             (
                 "counterparty_account_tag",
-                row.counterparty_account_tag
-                    == t.counterparty_account
-                        .as_deref()
-                        .filter(|a| !normalize_account(a).is_empty())
-                        .map(|a| keys.account_tag(a)),
+                row.counterparty_account_tag == counterparty_tag(keys, &t),
             ),
             ("reference", row.reference == t.reference),
             ("bank_txn_id", row.bank_txn_id == t.bank_txn_id),
