@@ -10,7 +10,7 @@ BIN := target/debug/fundtrail
 DEMO_ORG ?= TWN-AP-CG
 DATA_DIR := $(patsubst %/,%,$(dir $(FUNDTRAIL_DB)))
 
-.PHONY: all build run test check openapi bench fmt clean
+.PHONY: all build run test check openapi bench fmt clean demo-scenario
 
 all: build
 
@@ -43,6 +43,13 @@ openapi: build
 bench:
 	$(CARGO) bench -p fundtrail --bench append
 	$(CARGO) bench -p fundtrail --bench import
+	$(CARGO) bench -p fundtrail --bench reconcile
+
+# The generated scenario the demo loads below the province (tests/e2e/demo.rs checks it).
+demo-scenario:
+	rm -rf fixtures/demo/scenario
+	$(CARGO) run -q -p fundtrail-fixtures --bin fundtrail-scenario -- --out fixtures/demo/scenario \
+	  --seed 2026 --recipients 480 --counties 2 --townships 6 --cases 1 --parent FIN-PROV
 
 fmt:
 	$(CARGO) fmt --all

@@ -145,6 +145,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Reconcile: where money is stuck, missing or misdirected, node by node, with evidence.
+    /// Runs on --db directly (an inspector's copy gives the same report as the server), or as
+    /// a job on --server. Left out, --program, --period and --org mean all of them.
+    Reconcile {
+        #[command(flatten)]
+        args: ReconcileArgs,
+        /// Run on a server (as a job, with your token) instead of --db.
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long, env = "FUNDTRAIL_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
     /// Program bank accounts.
     #[command(subcommand)]
     Account(AccountCommand),
@@ -234,6 +246,143 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `reconcile` computes and writes.
+#[derive(Args, Debug, Clone)]
+pub struct ReconcileArgs {
+    #[arg(long)]
+    program: Option<String>,
+    /// 2026, 2026-Q4 or 2026-11.
+    #[arg(long)]
+    period: Option<String>,
+    /// Root org of the subtree.
+    #[arg(long)]
+    org: Option<String>,
+    /// Ages are computed as of this day (YYYY-MM-DD; default today, UTC).
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Days an org may hold an allocation (default 30).
+    #[arg(long)]
+    hold_days_max: Option<i64>,
+    /// Days a payment may wait for its bank confirmation (default 15).
+    #[arg(long)]
+    unconfirmed_days_max: Option<i64>,
+    /// Differences up to this amount are not mismatches (default 0.00).
+    #[arg(long)]
+    amount_tolerance: Option<String>,
+    /// More recipients than this on one account are flagged (default 3).
+    #[arg(long)]
+    recipients_per_account_max: Option<i64>,
+    /// json, csv (findings; UTF-8 with BOM) or html (a printable page).
+    #[arg(long, default_value = "json")]
+    format: String,
+    /// Labels of csv and html: zh-CN or en.
+    #[arg(long, default_value = "zh-CN")]
+    lang: String,
+    /// Output file (default: standard output).
+    #[arg(long, short = 'o')]
+    out: Option<PathBuf>,
+}
+
+impl ReconcileArgs {
+    fn request(&self) -> crate::reconcile::ReconcileRequest {
+        crate::reconcile::ReconcileRequest {
+            program: self.program.clone(),
+            period: self.period.clone(),
+            org: self.org.clone(),
+            as_of: self.as_of.clone(),
+            hold_days_max: self.hold_days_max,
+            unconfirmed_days_max: self.unconfirmed_days_max,
+            amount_tolerance: self.amount_tolerance.clone(),
+            recipients_per_account_max: self.recipients_per_account_max,
+        }
+    }
+}
+
+/// `fundtrail reconcile`: computes on --db, or runs a job on a server, and writes the report.
+fn reconcile(
+    args: &ReconcileArgs,
+    server: Option<String>,
+    token: Option<String>,
+    db: &std::path::Path,
+) -> AppResult<ExitCode> {
+    use crate::reconcile::{engine, jobs, render::Lang, write_report, Format};
+    let format = Format::parse(&args.format)
+        .ok_or_else(|| AppError::invalid("format", "--format must be json, csv or html"))?;
+    let lang = Lang::parse(&args.lang)
+        .ok_or_else(|| AppError::invalid("lang", "--lang must be zh-CN or en"))?;
+    let bar = ProgressBar::new(100);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos:>3}%").expect("valid template"),
+    );
+    let bytes = match server {
+        None => {
+            let mut conn = config::open_existing(db)?;
+            let dir = crate::ledger::read::Directory::load(&mut conn)?;
+            let params = args
+                .request()
+                .resolve(&dir, chrono::Utc::now().date_naive())?;
+            let report = engine::run(&mut conn, &params, &mut |stage, done, total| {
+                bar.set_message(stage.to_string());
+                bar.set_position(jobs::percent(stage, done, total) as u64);
+            })?;
+            bar.finish_and_clear();
+            eprintln!(
+                "{} findings on ledger state #{} ({})",
+                report.findings.len(),
+                report.ledger_state.seq,
+                &report.ledger_state.head_hash[..16.min(report.ledger_state.head_hash.len())]
+            );
+            let mut out = Vec::new();
+            write_report(&report, format, lang, &mut out)
+                .map_err(|e| AppError::internal(format!("report: {e}")))?;
+            out
+        }
+        Some(url) => {
+            let client = Client::new(&url, token);
+            let body = serde_json::to_value(args.request()).expect("request serializes");
+            let mut job: jobs::JobView = client.post_json("/api/v1/reconciliations", &body)?;
+            let path = format!("/api/v1/reconciliations/{}", job.id);
+            while matches!(job.status.as_str(), "queued" | "running") {
+                bar.set_message(job.progress.stage.clone());
+                bar.set_position(job.progress.percent as u64);
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                job = client.get(&path, &[])?;
+            }
+            bar.finish_and_clear();
+            if let Some(e) = job.error.filter(|_| job.status == "failed") {
+                return Err(AppError::internal(format!(
+                    "reconciliation {} failed: {} ({})",
+                    job.id, e.message, e.code
+                )));
+            }
+            eprintln!(
+                "job {}: {} findings on ledger state #{}",
+                job.id,
+                job.findings.unwrap_or(0),
+                job.ledger_seq.unwrap_or(0)
+            );
+            client.get_raw(
+                &format!("{path}/report"),
+                &[
+                    ("format", format.as_str().into()),
+                    ("lang", args.lang.clone()),
+                ],
+            )?
+        }
+    };
+    match &args.out {
+        Some(p) => std::fs::write(p, &bytes)
+            .map_err(|e| AppError::internal(format!("cannot write {}: {e}", p.display())))?,
+        None => {
+            use std::io::Write as _;
+            std::io::stdout()
+                .write_all(&bytes)
+                .map_err(|e| AppError::internal(format!("write failed: {e}")))?
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// What `disburse` pays and how.
@@ -928,6 +1077,11 @@ pub fn run(cli: Cli) -> AppResult<ExitCode> {
             print!("{}", crate::api::openapi_json());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Reconcile {
+            args,
+            server,
+            token,
+        } => reconcile(&args, server, token, &cli.db),
         Command::Verify {
             server,
             token,

@@ -15,6 +15,8 @@ use serde_json::Value;
 
 /// Largest response body the client reads (a page of 1000 entries is well under 2 MiB).
 const RESPONSE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Largest raw body (a reconciliation report as HTML or CSV).
+const RAW_RESPONSE_BYTES_MAX: u64 = 2 * 1024 * 1024 * 1024;
 
 /// A connection to a Fundtrail server.
 pub struct Client {
@@ -141,6 +143,34 @@ impl Client {
             req = req.query(*k, v);
         }
         self.read(path, req.call())
+    }
+
+    /// GET `path` and return the body's bytes as they are (reports as CSV or HTML).
+    pub fn get_raw(&self, path: &str, query: &[(&str, String)]) -> AppResult<Vec<u8>> {
+        let mut req = self.authorized(self.agent.get(self.url(path)));
+        for (k, v) in query {
+            req = req.query(*k, v);
+        }
+        let mut resp = req.call().map_err(|e| {
+            AppError::new(
+                ErrorCode::Unavailable,
+                format!("cannot reach {}: {e}", self.base),
+            )
+        })?;
+        if !resp.status().is_success() {
+            // The error body is the usual JSON: decode it the usual way.
+            return self.read::<Value>(path, Ok(resp)).map(|_| Vec::new());
+        }
+        resp.body_mut()
+            .with_config()
+            .limit(RAW_RESPONSE_BYTES_MAX)
+            .read_to_vec()
+            .map_err(|e| {
+                AppError::new(
+                    ErrorCode::Unavailable,
+                    format!("{path}: reading the response failed: {e}"),
+                )
+            })
     }
 
     /// POST a plain JSON body (reads such as `recipients/resolve`).

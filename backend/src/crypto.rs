@@ -261,6 +261,16 @@ impl PersonalDataKeys {
         hex::encode(&tag.as_ref()[..16])
     }
 
+    /// A keyed tag of a client's network address, so repeated complaints from one place show
+    /// without the address being kept. Domain-separated from pseudonyms.
+    pub fn client_tag(&self, address: &str) -> String {
+        let tag = hmac::sign(
+            &self.pseudonym,
+            format!("client-address:{address}").as_bytes(),
+        );
+        hex::encode(&tag.as_ref()[..12])
+    }
+
     /// Seals `plaintext`, bound to `pseudonym` (so a sealed blob cannot be moved to another
     /// recipient's row): random 96-bit nonce ‖ ciphertext ‖ tag.
     pub fn seal(&self, pseudonym: &str, plaintext: &[u8]) -> Vec<u8> {

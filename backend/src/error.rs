@@ -57,8 +57,11 @@ error_codes! {
     DuplicateReference = "duplicate_reference" => 409,
     DuplicateRecipient = "duplicate_recipient" => 409,
     AlreadyExists = "already_exists" => 409,
+    NotReady = "not_ready" => 409,
     // 413
     PayloadTooLarge = "payload_too_large" => 413,
+    // 429: slow down (the public endpoints).
+    RateLimited = "rate_limited" => 429,
     // 422: well-formed but invalid.
     InvalidField = "invalid_field" => 422,
     InvalidAmount = "invalid_amount" => 422,

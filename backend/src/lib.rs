@@ -16,6 +16,7 @@ pub mod filestore;
 pub mod idcard;
 pub mod ledger;
 pub mod money;
+pub mod reconcile;
 pub mod roster;
 pub mod server;
 pub mod service;

@@ -5,6 +5,7 @@ use crate::config;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::filestore::FileStore;
+use crate::reconcile::jobs::Jobs;
 use actix_web::dev::Service as _;
 use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
@@ -18,18 +19,21 @@ pub const POOL_CONNECTIONS_MAX: u32 = 8;
 pub fn state(db_path: &Path) -> AppResult<AppState> {
     drop(config::open_existing(db_path)?); // creates nothing; migrates
     let master = config::load_master_key(db_path)?;
+    let pool = db::pool(&config::db_url(db_path), POOL_CONNECTIONS_MAX)?;
+    let files =
+        FileStore::open(&config::files_dir(db_path), master.file_store_secret()).map_err(|e| {
+            AppError::internal(format!(
+                "cannot open the statement file store {}: {e}",
+                config::files_dir(db_path).display()
+            ))
+        })?;
     Ok(AppState {
-        pool: db::pool(&config::db_url(db_path), POOL_CONNECTIONS_MAX)?,
+        jobs: Jobs::start(pool.clone(), files.clone())?,
+        pool,
         personal_data: Arc::new(master.personal_data_keys()),
         ledger_writer: Arc::new(Mutex::new(())),
-        files: FileStore::open(&config::files_dir(db_path), master.file_store_secret()).map_err(
-            |e| {
-                AppError::internal(format!(
-                    "cannot open the statement file store {}: {e}",
-                    config::files_dir(db_path).display()
-                ))
-            },
-        )?,
+        files,
+        public_limiter: Arc::default(),
     })
 }
 

@@ -797,6 +797,7 @@ impl<R: Read> CsvIter<R> {
             .or_else(|| self.default_account())
             .unwrap_or_default();
 
+        let text = get(header.text).map(str::to_string);
         Some(Ok(Transaction {
             location: loc,
             account,
@@ -808,11 +809,27 @@ impl<R: Read> CsvIter<R> {
             counterparty_account,
             reference: get(header.reference).map(str::to_string),
             bank_txn_id,
-            text: get(header.text).map(str::to_string),
+            return_reason: return_marker(amount, text.as_deref()),
+            text,
             reversal: false,
-            return_reason: None,
         }))
     }
+}
+
+/// Words Chinese banks put in the 摘要 of a payment they send back (退汇: returned remittance).
+const RETURN_MARKERS: [&str; 4] = ["退汇", "退回", "退票", "退款"];
+
+/// CSV exports carry no ISO return reason; a credit whose text says it is a returned payment
+/// is one, and the marker word stands in for the reason code.
+fn return_marker(amount: Decimal, text: Option<&str>) -> Option<String> {
+    if amount <= Decimal::ZERO {
+        return None;
+    }
+    let text = text?;
+    RETURN_MARKERS
+        .iter()
+        .find(|m| text.contains(*m))
+        .map(|m| m.to_string())
 }
 
 impl<R: Read> Iterator for CsvIter<R> {
@@ -901,6 +918,23 @@ impl<R: Read> Iterator for CsvIter<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_credit_whose_text_says_returned_carries_the_marker_as_its_reason() {
+        let credit = Decimal::new(78000, 2);
+        assert_eq!(
+            return_marker(credit, Some("退汇-账户已销户")).as_deref(),
+            Some("退汇")
+        );
+        assert_eq!(
+            return_marker(credit, Some("跨行汇款退回")).as_deref(),
+            Some("退回")
+        );
+        // A debit is never a return; nor is a credit with other words or none.
+        assert_eq!(return_marker(-credit, Some("退汇")), None);
+        assert_eq!(return_marker(credit, Some("拨款")), None);
+        assert_eq!(return_marker(credit, None), None);
+    }
 
     #[test]
     fn dates_in_all_shapes() {

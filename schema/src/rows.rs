@@ -139,6 +139,7 @@ pub struct RecipientRow {
     pub personal_data: Vec<u8>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub entitlement_minor: Option<i64>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -152,6 +153,7 @@ pub struct NewRecipient {
     pub personal_data: Vec<u8>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub entitlement_minor: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

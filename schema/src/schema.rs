@@ -75,6 +75,7 @@ diesel::table! {
         personal_data -> Binary,
         created_at -> BigInt,
         updated_at -> BigInt,
+        entitlement_minor -> Nullable<BigInt>,
     }
 }
 
@@ -197,7 +198,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    complaints (id) {
+        id -> BigInt,
+        program_id -> BigInt,
+        payment_seq -> BigInt,
+        kind -> Text,
+        amount_received_minor -> Nullable<BigInt>,
+        client_tag -> Text,
+        filed_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    reconciliations (id) {
+        id -> BigInt,
+        requested_by_org_id -> BigInt,
+        params -> Text,
+        status -> Text,
+        created_at -> BigInt,
+        started_at -> Nullable<BigInt>,
+        finished_at -> Nullable<BigInt>,
+        ledger_seq -> Nullable<BigInt>,
+        head_hash -> Nullable<Text>,
+        report_sha256 -> Nullable<Binary>,
+        report_bytes -> Nullable<BigInt>,
+        findings -> Nullable<BigInt>,
+        error_code -> Nullable<Text>,
+        error_message -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(org_keys -> orgs (org_id));
+diesel::joinable!(complaints -> ledger_entries (payment_seq));
+diesel::joinable!(reconciliations -> orgs (requested_by_org_id));
 diesel::joinable!(bank_accounts -> orgs (org_id));
 diesel::joinable!(statements -> submissions (submission_id));
 diesel::joinable!(statement_sections -> statements (statement_id));
@@ -225,4 +259,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     statements,
     statement_sections,
     bank_rows,
+    complaints,
+    reconciliations,
 );

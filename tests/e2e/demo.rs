@@ -12,11 +12,16 @@ fn the_demo_loads_once_verifies_and_balances() {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/demo");
     let first = fundtrail::demo::load(&db, &fixtures).unwrap();
     assert!(first.loaded);
-    assert_eq!((first.orgs, first.recipients), (16, 320));
+    // The 低保 province and the generated 高龄津贴 scenario below it (fixtures/demo/scenario).
+    assert_eq!((first.orgs, first.recipients), (16 + 10, 320 + 480));
     // budget + 14 allocations + 317 payments + a reversal and its re-payment, then from the
     // bank statements 316 confirmations (one payment is missing from its statement) and 2
     // returns (fixtures/demo/statements/README.md)
-    assert_eq!(first.entries, 1 + 14 + 317 + 2 + 316 + 2);
+    let dibao = 1 + 14 + 317 + 2 + 316 + 2;
+    // The scenario: budget + 2 county + 6 township allocations, 480 payments and one
+    // duplicate, 480 confirmations (one payment unconfirmed, and the duplicate confirmed).
+    let gaoling = 1 + 2 + 6 + 481 + 480;
+    assert_eq!(first.entries, dibao + gaoling);
     let again = fundtrail::demo::load(&db, &fixtures).unwrap();
     assert!(!again.loaded);
     // A database in real use (orgs that are not the demo's) is never given the demo.
@@ -74,12 +79,64 @@ fn the_demo_loads_once_verifies_and_balances() {
     );
     let prov = rows.iter().find(|b| b.org == "FIN-PROV").unwrap();
     assert_eq!(prov.received, "3600000.00");
-    for org in ["FIN-PROV", "TWN-AP-CG", "AUDIT-PROV"] {
+    for org in [
+        "FIN-PROV",
+        "TWN-AP-CG",
+        "AUDIT-PROV",
+        "GL-AUDIT",
+        "GL-C01-T001",
+    ] {
         let creds = dir.path().join("data/demo").join(org);
         assert!(
             creds.join("token").is_file() && creds.join("key").is_file(),
             "{org}"
         );
         assert!(fundtrail::crypto::SigningKey::load(&creds.join("key")).is_ok());
+    }
+}
+
+/// The committed demo scenario is exactly what the generator makes from its options, so the
+/// generator and the demo cannot drift apart.
+#[test]
+fn the_demo_scenario_is_the_generators_output() {
+    let committed = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/demo/scenario");
+    let dir = tempfile::tempdir().unwrap();
+    let opts = fundtrail_fixtures::Options {
+        seed: 2026,
+        recipients: 480,
+        counties: 2,
+        townships: 6,
+        parent: Some("FIN-PROV".into()),
+        cases: fundtrail_fixtures::Cases::PerType(1),
+        ..Default::default()
+    };
+    fundtrail_fixtures::generate(&opts, dir.path()).unwrap();
+    let files = |root: &std::path::Path| {
+        let mut out = std::collections::BTreeMap::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                    out.insert(rel, std::fs::read(&p).unwrap());
+                }
+            }
+        }
+        out
+    };
+    let (want, have) = (files(dir.path()), files(&committed));
+    assert_eq!(
+        want.keys().collect::<Vec<_>>(),
+        have.keys().collect::<Vec<_>>(),
+        "regenerate with `make demo-scenario`"
+    );
+    for (name, bytes) in &want {
+        assert!(
+            &have[name] == bytes,
+            "{name} differs: regenerate with `make demo-scenario`"
+        );
     }
 }

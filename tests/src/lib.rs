@@ -1,6 +1,8 @@
 //! `TestApp`: a real Fundtrail server on a loopback port over a fresh database, and helpers so
 //! that tests read like a user's session ("the county office allocates 500.00 to the town").
 
+pub mod browser;
+
 use chrono::Datelike;
 use fundtrail::client::Client;
 use fundtrail::crypto::SigningKey;

@@ -6,7 +6,9 @@ pub mod entries;
 pub mod health;
 pub mod orgs;
 pub mod programs;
+pub mod public;
 pub mod recipients;
+pub mod reconciliations;
 pub mod statements;
 
 use crate::auth::{authenticate, Actor};
@@ -37,6 +39,10 @@ pub struct AppState {
     pub ledger_writer: Arc<Mutex<()>>,
     /// Uploaded statement files, encrypted, by SHA-256.
     pub files: FileStore,
+    /// The reconciliation worker.
+    pub jobs: crate::reconcile::jobs::Jobs,
+    /// Per-address allowance of the public endpoints.
+    pub public_limiter: Arc<public::RateLimiter>,
 }
 
 impl AppState {
@@ -149,7 +155,7 @@ impl Modify for Finish {
     info(
         title = "Fundtrail API",
         description = "Public welfare money on a signed, hash-chained ledger. Writes are signed requests \
-                       (see docs/ledger-format.md); every call but health needs a bearer token.",
+                       (see docs/ledger-format.md); every call but health and public/ needs a bearer token.",
     ),
     paths(
         health::health,
@@ -162,6 +168,8 @@ impl Modify for Finish {
         entries::list_entries, entries::append_entries, entries::get_entry, entries::head, entries::balances,
         accounts::list_accounts, accounts::register_account,
         statements::upload_statement, statements::list_statements, statements::get_statement,
+        reconciliations::start, reconciliations::status, reconciliations::report,
+        public::payment_status, public::file_complaint,
     ),
     components(schemas(
         ErrorBody, ErrorCode, SignedRequest,
@@ -179,6 +187,8 @@ impl Modify for Finish {
         (name = "programs"), (name = "recipients", description = "The registry; personal data only with a logged reason"),
         (name = "ledger", description = "Entries, the chain head, balances"),
         (name = "statements", description = "Program bank accounts, bank statement uploads and what they matched"),
+        (name = "reconciliation", description = "Reconciliation jobs and their reports: where money is stuck, missing or misdirected"),
+        (name = "public", description = "For recipients: one payment's status, and complaints; no token, rate-limited"),
     )
 )]
 pub struct ApiDoc;
@@ -240,7 +250,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(recipients::routes)
             .configure(entries::routes)
             .configure(accounts::routes)
-            .configure(statements::routes),
+            .configure(statements::routes)
+            .configure(reconciliations::routes)
+            .configure(public::routes),
     )
     .route(
         "/",

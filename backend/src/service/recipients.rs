@@ -10,6 +10,7 @@ use crate::domain::{format_micros, parse_date, Micros, RecipientStatus, Role};
 use crate::error::{AppError, AppResult, ErrorCode, Problem};
 use crate::idcard;
 use crate::ledger::read::Directory;
+use crate::money::{format_minor, parse_amount};
 use crate::signing::{self, Verified};
 use diesel::prelude::*;
 use fundtrail_schema::rows::{NewPersonalDataRead, NewRecipient, RecipientRow};
@@ -38,6 +39,11 @@ pub struct NewRecipientItem {
     pub status: Option<RecipientStatus>,
     /// Date the status took effect (required for suspended and deceased), YYYY-MM-DD.
     pub status_date: Option<String>,
+    /// What this recipient is due per period when it is not the program's standard amount
+    /// (e.g. 低保 pays the gap to the local standard), 2 decimals: "520.00". Reconciliation
+    /// flags payments that differ from it (`entitlement_mismatch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entitlement: Option<String>,
 }
 
 /// Payload of `POST /api/v1/recipients`.
@@ -83,6 +89,8 @@ pub struct RecipientView {
     pub home_office: String,
     pub status: RecipientStatus,
     pub status_date: Option<String>,
+    /// Due per period, when set at registration (otherwise the program's standard).
+    pub entitlement: Option<String>,
     pub registered_at: String,
 }
 
@@ -202,6 +210,14 @@ pub fn register(
         if let Err((field, msg)) = check_status(status, r.status_date.as_deref()) {
             bad(ErrorCode::InvalidField, field, msg);
         }
+        let entitlement_minor = match r.entitlement.as_deref().map(|t| parse_amount(t, 2)) {
+            None => None,
+            Some(Ok(minor)) => Some(minor),
+            Some(Err(e)) => {
+                bad(e.code(), "entitlement", e.to_string());
+                None
+            }
+        };
         let pseudonym = keys.pseudonym(&id);
         if !seen.insert(pseudonym.clone()) {
             bad(
@@ -231,6 +247,7 @@ pub fn register(
             },
             created_at: now,
             updated_at: now,
+            entitlement_minor,
         });
     }
     if !problems.is_empty() {
@@ -289,6 +306,7 @@ fn view(dir: &Directory, r: &RecipientRow) -> RecipientView {
             .unwrap_or_default(),
         status: RecipientStatus::parse(&r.status).unwrap_or(RecipientStatus::Suspended),
         status_date: r.status_date.clone(),
+        entitlement: r.entitlement_minor.map(|m| format_minor(m, 2)),
         registered_at: format_micros(r.created_at),
     }
 }

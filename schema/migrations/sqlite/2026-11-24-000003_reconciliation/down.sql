@@ -1,0 +1,3 @@
+DROP TABLE reconciliations;
+DROP TABLE complaints;
+ALTER TABLE recipients DROP COLUMN entitlement_minor;
