@@ -374,3 +374,61 @@ fn a_recipient_checks_a_payment_and_a_complaint_becomes_a_finding() {
         .expect("rate limit never hit");
     assert_eq!(limited.code(), "rate_limited");
 }
+
+#[test]
+fn a_restart_marks_a_running_job_interrupted_and_runs_the_queued_ones() {
+    use diesel::prelude::*;
+    use fundtrail_schema::schema::{orgs, reconciliations};
+    let (app, token) = demo_app();
+    let inspector = token("AUDIT-PROV");
+    // As a service that stopped would leave them: one job mid-run, one waiting.
+    let mut conn = app.conn();
+    let org: i64 = orgs::table
+        .filter(orgs::code.eq("AUDIT-PROV"))
+        .select(orgs::id)
+        .first(&mut conn)
+        .unwrap();
+    let params = serde_json::to_string(&json!({
+        "program": PROGRAM, "period": null, "org": null, "as_of": AS_OF, "hold_days_max": 30,
+        "unconfirmed_days_max": 15, "amount_tolerance": "0.00", "recipients_per_account_max": 3
+    }))
+    .unwrap();
+    let mut insert = |status: &str| -> i64 {
+        diesel::insert_into(reconciliations::table)
+            .values((
+                reconciliations::requested_by_org_id.eq(org),
+                reconciliations::params.eq(&params),
+                reconciliations::status.eq(status),
+                reconciliations::created_at.eq(1),
+            ))
+            .returning(reconciliations::id)
+            .get_result(&mut conn)
+            .unwrap()
+    };
+    let (running, queued) = (insert("running"), insert("queued"));
+    // A second server process over the same file starts its worker.
+    let restarted = app.second_server();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let get = |id: i64| -> Value {
+        agent
+            .get(format!("{restarted}/api/v1/reconciliations/{id}"))
+            .header("authorization", &format!("Bearer {inspector}"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    };
+    let interrupted = get(running);
+    assert_eq!(interrupted["status"], "failed");
+    assert_eq!(interrupted["error"]["code"], "interrupted");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(queued)["status"] != "done" {
+        assert!(Instant::now() < deadline, "{:?}", get(queued));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(get(queued)["findings"].as_i64().unwrap() > 0);
+}

@@ -95,6 +95,30 @@ fn summary_value<'a>(dom: &'a str, key: &str) -> &'a str {
     &text[..text.find('<').expect("element closes")]
 }
 
+/// Every headline figure of every program, as the browser shows it, is the JSON's value.
+fn assert_summary_shown(dom: &str, report: &Value, lang: &str) {
+    for s in report["summary"].as_array().unwrap() {
+        let program = s["program"].as_str().unwrap();
+        for field in [
+            "received",
+            "reached_recipients",
+            "unexplained",
+            "amount_at_risk",
+            "findings",
+        ] {
+            let expected = match &s[field] {
+                Value::String(v) => v.clone(),
+                other => other.to_string(),
+            };
+            assert_eq!(
+                summary_value(dom, &format!("{program}.{field}")),
+                expected,
+                "{lang}: {program}.{field}"
+            );
+        }
+    }
+}
+
 fn render(report: &Report, lang: Lang, dir: &Path) -> std::path::PathBuf {
     let path = dir.join(format!("report.{}.html", lang.as_str()));
     let mut file = std::fs::File::create(&path).unwrap();
@@ -116,26 +140,7 @@ fn the_browser_shows_the_json_figures_every_finding_group_and_prints() {
         );
 
         // Every headline figure, as the browser shows it, is the JSON's string.
-        for s in json["summary"].as_array().unwrap() {
-            let program = s["program"].as_str().unwrap();
-            for field in [
-                "received",
-                "reached_recipients",
-                "unexplained",
-                "amount_at_risk",
-                "findings",
-            ] {
-                let expected = match &s[field] {
-                    Value::String(v) => v.clone(),
-                    other => other.to_string(),
-                };
-                assert_eq!(
-                    summary_value(&dom, &format!("{program}.{field}")),
-                    expected,
-                    "{lang}: {program}.{field}"
-                );
-            }
-        }
+        assert_summary_shown(&dom, &json, lang.as_str());
 
         // Every finding type present has its group, localized, and a row per finding.
         for f in &report.findings {
@@ -208,31 +213,12 @@ fn a_real_report_shows_its_json_summary_in_the_browser() {
     let page = dir.path().join("report.html");
     std::fs::write(&page, &html).unwrap();
     let dom = fundtrail_e2e::browser::rendered_text(&page);
-    let summary = report["summary"].as_array().unwrap();
     assert_eq!(
-        summary.len(),
+        report["summary"].as_array().unwrap().len(),
         2,
         "the 低保 program and the generated scenario"
     );
-    for s in summary {
-        let program = s["program"].as_str().unwrap();
-        for field in [
-            "received",
-            "reached_recipients",
-            "unexplained",
-            "amount_at_risk",
-        ] {
-            assert_eq!(
-                summary_value(&dom, &format!("{program}.{field}")),
-                s[field].as_str().unwrap(),
-                "{program}.{field}"
-            );
-        }
-        assert_eq!(
-            summary_value(&dom, &format!("{program}.findings")),
-            s["findings"].to_string()
-        );
-    }
+    assert_summary_shown(&dom, &report, "zh-CN");
     // Every finding the JSON lists is on the page, under its group.
     let findings = report["findings"].as_array().unwrap();
     assert_eq!(dom.matches("data-finding=\"").count(), findings.len());

@@ -65,7 +65,12 @@ fn run(opts: &Options) -> (Truth, Report) {
     let db = dir.path().join("data/fundtrail.db");
     fundtrail::demo::load(&db, &scenario).expect("scenario loads");
     tamper(&db, &truth);
-    let mut conn = fundtrail::config::open_existing(&db).unwrap();
+    (truth, reconcile(&db))
+}
+
+/// The whole province as of AS_OF, with the default thresholds.
+fn reconcile(db: &Path) -> Report {
+    let mut conn = fundtrail::config::open_existing(db).unwrap();
     let dir_ = fundtrail::ledger::read::Directory::load(&mut conn).unwrap();
     let params = ReconcileRequest {
         as_of: Some(AS_OF.into()),
@@ -73,8 +78,7 @@ fn run(opts: &Options) -> (Truth, Report) {
     }
     .resolve(&dir_, chrono::NaiveDate::from_ymd_opt(2030, 1, 1).unwrap())
     .unwrap();
-    let report = engine::run(&mut conn, &params, &mut |_, _, _| {}).unwrap();
-    (truth, report)
+    engine::run(&mut conn, &params, &mut |_, _, _| {}).unwrap()
 }
 
 /// The integrity cases: someone with the database file rewrites a payment's memo behind the
@@ -232,15 +236,7 @@ fn the_same_state_and_parameters_give_the_same_bytes() {
             .unwrap();
     }
     let report_bytes = |path: &Path| {
-        let mut conn = fundtrail::config::open_existing(path).unwrap();
-        let dir_ = fundtrail::ledger::read::Directory::load(&mut conn).unwrap();
-        let params = ReconcileRequest {
-            as_of: Some(AS_OF.into()),
-            ..Default::default()
-        }
-        .resolve(&dir_, chrono::NaiveDate::from_ymd_opt(2030, 1, 1).unwrap())
-        .unwrap();
-        let report = engine::run(&mut conn, &params, &mut |_, _, _| {}).unwrap();
+        let report = reconcile(path);
         let mut out = Vec::new();
         fundtrail::reconcile::write_report(
             &report,

@@ -440,6 +440,16 @@ impl Verifier {
 
 /// Verifies `copy` from the first entry to its head, calling `progress` with each checked seq.
 pub fn verify(copy: &mut dyn LedgerCopy, progress: &mut dyn FnMut(i64)) -> AppResult<VerifyReport> {
+    verify_upto(copy, i64::MAX, progress)
+}
+
+/// Verifies `copy` from the first entry to entry `seq_max` (a head seen earlier, so that a
+/// check running beside other readers covers exactly their state; batches end at a head).
+pub fn verify_upto(
+    copy: &mut dyn LedgerCopy,
+    seq_max: i64,
+    progress: &mut dyn FnMut(i64),
+) -> AppResult<VerifyReport> {
     let reference = copy.reference()?;
     let mut v = Verifier {
         reference,
@@ -459,11 +469,19 @@ pub fn verify(copy: &mut dyn LedgerCopy, progress: &mut dyn FnMut(i64)) -> AppRe
         for s in page.submissions {
             v.submissions.insert(s.nonce.clone(), s);
         }
+        let mut reached_max = false;
         for e in &page.entries {
+            if e.seq > seq_max {
+                reached_max = true;
+                break;
+            }
             v.entry(e);
             after = e.seq;
         }
         progress(after);
+        if reached_max || after >= seq_max {
+            break;
+        }
         // Stop once a failure is known and its batch is closed: later entries cannot fail earlier.
         if v.failure.is_some()
             && v.batch

@@ -12,7 +12,7 @@ use crate::db::DbConn;
 use crate::domain::{parse_date, EntryKind, Period};
 use crate::error::{AppError, AppResult};
 use crate::ledger::read::{head, Directory};
-use crate::ledger::verify::{verify, DbCopy};
+use crate::ledger::verify::{verify_upto, DbCopy, VerifyReport};
 use crate::money::format_minor;
 use crate::statements::currency_minor_units;
 use chrono::NaiveDate;
@@ -21,6 +21,7 @@ use fundtrail_schema::schema::{
     bank_accounts, bank_rows, complaints, ledger_entries, recipients, statements,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Stages reported to the progress callback, in order.
 pub const STAGES: [&str; 5] = ["registry", "ledger", "bank", "integrity", "rules"];
@@ -74,12 +75,22 @@ impl Default for After {
     }
 }
 
+/// A registered recipient, compactly (a province has millions): the pseudonym lives only as
+/// the key of `Engine::recipient_ids`.
 struct Recipient {
-    pseudonym: String,
-    status: String,
+    /// `active`, `suspended` or `deceased` (the registry's words, static).
+    status: &'static str,
     status_date: Option<NaiveDate>,
-    account_tag: String,
+    /// The keyed account tag, decoded from its 32 hex digits.
+    account_tag: [u8; 16],
     entitlement_minor: Option<i64>,
+}
+
+/// A keyed account tag as bytes (an unreadable one never equals a registered one).
+fn tag_bytes(hex_text: &str) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    hex::decode_to_slice(hex_text, &mut out).ok()?;
+    Some(out)
 }
 
 struct BankRow {
@@ -124,21 +135,60 @@ fn run_in(conn: &mut DbConn, params: &Params, progress: Progress) -> AppResult<R
     let state_head = head(conn)?;
 
     let mut engine = Engine::new(&dir, params, &scope);
-    progress(STAGES[0], 0, 0);
-    engine.load_registry(conn)?;
-    progress(STAGES[1], 0, state_head.seq as u64);
-    engine.load_ledger(conn, state_head.seq, progress)?;
-    progress(STAGES[2], 0, 0);
-    let bank_rows_total = engine.load_bank(conn)?;
-    let complaints_total = engine.load_complaints(conn)?;
-    progress(STAGES[3], 0, state_head.seq as u64);
-    let integrity = verify(&mut DbCopy::new(conn), &mut |n| {
-        progress(STAGES[3], n as u64, state_head.seq as u64)
-    })?;
-    if integrity.ok() && integrity.head_seq != state_head.seq {
-        return Err(AppError::internal(
-            "the ledger grew while the report was computed",
-        ));
+    // The whole-chain check runs beside the rest on a second connection to the same file (it
+    // is the longest part; two cores halve the wait), up to the head this transaction sees.
+    let file = database_file(conn)?;
+    let checked = AtomicI64::new(0);
+    let head_seq = state_head.seq;
+    let (loaded, integrity) = std::thread::scope(|s| {
+        let verifier = file.as_ref().map(|path| {
+            let checked = &checked;
+            s.spawn(move || -> AppResult<VerifyReport> {
+                let mut other = crate::db::connect(path)?;
+                other.transaction(|c| {
+                    verify_upto(&mut DbCopy::new(c), head_seq, &mut |n| {
+                        checked.store(n, Ordering::Relaxed)
+                    })
+                })
+            })
+        });
+        let loaded = (|| -> AppResult<(i64, i64)> {
+            progress(STAGES[0], 0, 0);
+            engine.load_registry(conn)?;
+            progress(STAGES[1], 0, head_seq as u64);
+            engine.load_ledger(conn, head_seq, progress)?;
+            progress(STAGES[2], 0, 0);
+            let bank_rows = engine.load_bank(conn)?;
+            Ok((bank_rows, engine.load_complaints(conn)?))
+        })();
+        let integrity = match verifier {
+            Some(handle) => {
+                while !handle.is_finished() {
+                    progress(
+                        STAGES[3],
+                        checked.load(Ordering::Relaxed) as u64,
+                        head_seq as u64,
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(AppError::internal("the chain check panicked")))
+            }
+            // An in-memory database has no second connection: check on this one.
+            None => verify_upto(&mut DbCopy::new(conn), head_seq, &mut |n| {
+                progress(STAGES[3], n as u64, head_seq as u64)
+            }),
+        };
+        (loaded, integrity)
+    });
+    let (bank_rows_total, complaints_total) = loaded?;
+    let integrity = integrity?;
+    if integrity.ok() && integrity.head_seq != head_seq {
+        return Err(AppError::internal(format!(
+            "the chain check covered #{} of #{head_seq}",
+            integrity.head_seq
+        )));
     }
     progress(STAGES[4], 0, 0);
     engine.integrity = integrity.failure;
@@ -150,6 +200,23 @@ fn run_in(conn: &mut DbConn, params: &Params, progress: Progress) -> AppResult<R
         complaints: complaints_total,
     };
     Ok(report)
+}
+
+/// The file behind an SQLite connection (None for an in-memory database).
+fn database_file(conn: &mut DbConn) -> AppResult<Option<String>> {
+    #[derive(QueryableByName)]
+    struct Attached {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        file: String,
+    }
+    let list: Vec<Attached> = diesel::sql_query("PRAGMA database_list").load(conn)?;
+    Ok(list
+        .into_iter()
+        .find(|a| a.name == "main")
+        .map(|a| a.file)
+        .filter(|f| !f.is_empty()))
 }
 
 fn scope(dir: &Directory, params: &Params) -> AppResult<Scope> {
@@ -227,12 +294,16 @@ struct Engine<'a> {
     recipient_ids: HashMap<String, u32>,
     /// Unknown pseudonyms met on the ledger (ghosts the registry does not know).
     unknown_recipients: Vec<String>,
-    /// Confirmation entry index → (bank row id, counterparty tag).
-    confirmation_rows: HashMap<u32, (i64, Option<String>)>,
+    /// Entry index → id of the bank row behind it (0: none), for confirmations.
+    confirmation_row: Vec<i64>,
+    /// Confirmations whose bank row credited an account other than the registered one.
+    account_differs: std::collections::HashSet<u32>,
     bank_unmatched: Vec<BankRow>,
     /// (complaint id, payment entry index, kind, amount received, filed on).
     complaints: Vec<(i64, u32, String, Option<i64>, NaiveDate)>,
     integrity: Option<crate::ledger::verify::Failure>,
+    /// `amount_tolerance` in each program's minor units.
+    tolerance: HashMap<i64, i64>,
 }
 
 impl<'a> Engine<'a> {
@@ -258,10 +329,20 @@ impl<'a> Engine<'a> {
             recipients: Vec::new(),
             recipient_ids: HashMap::new(),
             unknown_recipients: Vec::new(),
-            confirmation_rows: HashMap::new(),
+            confirmation_row: Vec::new(),
+            account_differs: Default::default(),
             bank_unmatched: Vec::new(),
             complaints: Vec::new(),
             integrity: None,
+            tolerance: dir
+                .programs()
+                .map(|p| {
+                    (
+                        p.id,
+                        tolerance_minor(&params.amount_tolerance, p.minor_units),
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -283,12 +364,15 @@ impl<'a> Engine<'a> {
         for row in rows {
             let (pseudonym, status, status_date, account_tag, entitlement_minor) = row?;
             let id = self.recipients.len() as u32;
-            self.recipient_ids.insert(pseudonym.clone(), id);
+            self.recipient_ids.insert(pseudonym, id);
             self.recipients.push(Recipient {
-                pseudonym,
-                status,
+                status: match status.as_str() {
+                    "deceased" => "deceased",
+                    "suspended" => "suspended",
+                    _ => "active",
+                },
                 status_date: status_date.as_deref().and_then(parse_date),
-                account_tag,
+                account_tag: tag_bytes(&account_tag).unwrap_or([0xff; 16]),
                 entitlement_minor,
             });
         }
@@ -303,6 +387,7 @@ impl<'a> Engine<'a> {
     ) -> AppResult<()> {
         self.by_seq = vec![NONE; head_seq as usize + 1];
         let mut period_ids: HashMap<String, u32> = HashMap::new();
+        let mut last_date = (String::new(), NaiveDate::MIN);
         let rows = ledger_entries::table
             .filter(ledger_entries::program_id.eq_any(&self.scope.program_ids))
             .filter(ledger_entries::seq.le(head_seq))
@@ -334,8 +419,16 @@ impl<'a> Engine<'a> {
         for row in rows {
             let (seq, kind, program, period, source, to_org, recipient, amount, author, date) =
                 row?;
-            let date = parse_date(&date)
-                .ok_or_else(|| AppError::internal(format!("entry #{seq} has a bad value date")))?;
+            // Entries come in batches that share a date: parse each new date once.
+            let date = if date == last_date.0 {
+                last_date.1
+            } else {
+                let parsed = parse_date(&date).ok_or_else(|| {
+                    AppError::internal(format!("entry #{seq} has a bad value date"))
+                })?;
+                last_date = (date, parsed);
+                parsed
+            };
             if date > self.scope.as_of {
                 continue; // not yet, as of the report's date
             }
@@ -427,6 +520,7 @@ impl<'a> Engine<'a> {
 
     fn load_bank(&mut self, conn: &mut DbConn) -> AppResult<i64> {
         let total: i64 = bank_rows::table.count().get_result(conn)?;
+        self.confirmation_row = vec![0; self.entries.len()];
         let accounts: HashMap<i64, (i64, String)> = bank_accounts::table
             .select((
                 bank_accounts::id,
@@ -471,7 +565,16 @@ impl<'a> Engine<'a> {
                 else {
                     continue; // another program's payment, or dated after as_of
                 };
-                self.confirmation_rows.insert(idx, (id, tag));
+                self.confirmation_row[idx as usize] = id;
+                let registered = self
+                    .recipients
+                    .get(self.entries[idx as usize].recipient as usize)
+                    .map(|r| r.account_tag);
+                if let (Some(tag), Some(registered)) = (tag, registered) {
+                    if tag_bytes(&tag) != Some(registered) {
+                        self.account_differs.insert(idx);
+                    }
+                }
                 continue;
             }
             let date = parse_date(&date)
@@ -539,12 +642,11 @@ impl<'a> Engine<'a> {
     }
 
     fn compute(&self, conn: &mut DbConn) -> AppResult<Report> {
-        let mut out = Findings::default();
+        let mut out: Vec<Pending> = Vec::new();
         let mut flows: BTreeMap<(i64, i64), Flows> = BTreeMap::new();
         let ages = |d: NaiveDate| (self.scope.as_of - d).num_days();
         let program_units = |id: i64| self.dir.program(id).map(|p| p.minor_units).unwrap_or(2);
-        let tol =
-            |program: i64| tolerance_minor(&self.params.amount_tolerance, program_units(program));
+        let tol = |program: i64| self.tolerance.get(&program).copied().unwrap_or(0);
 
         // Money moving down the tree.
         for (i, e) in self.entries.iter().enumerate() {
@@ -599,18 +701,24 @@ impl<'a> Engine<'a> {
             }
         }
 
-        // Same recipient paid twice for the same program and period.
-        let mut paid: HashMap<(i64, u32, u32), Vec<usize>> = HashMap::new();
-        for (i, e) in self.entries.iter().enumerate() {
-            if self.payment_in_scope(i) && e.recipient != NONE {
-                paid.entry((e.program, e.recipient, e.period))
-                    .or_default()
-                    .push(i);
-            }
-        }
-        for list in paid.values().filter(|l| l.len() > 1) {
-            let first = list[0];
-            for &i in &list[1..] {
+        // Same recipient paid twice for the same program and period. Sorting beats a map of
+        // a million small lists: runs of equal keys are the groups, in seq order within each.
+        let payments: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.payment_in_scope(i))
+            .collect();
+        let mut paid: Vec<(i64, u32, u32, usize)> = payments
+            .iter()
+            .map(|&i| &self.entries[i])
+            .zip(payments.iter())
+            .filter(|(e, _)| e.recipient != NONE)
+            .map(|(e, &i)| (e.program, e.recipient, e.period, i))
+            .collect();
+        paid.sort_unstable();
+        for group in paid.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1 && a.2 == b.2) {
+            let Some(((_, _, _, first), rest)) = group.split_first() else {
+                continue;
+            };
+            for &(_, _, _, i) in rest {
                 let e = &self.entries[i];
                 let mut f = self.finding(
                     FindingType::DuplicatePayment,
@@ -619,40 +727,38 @@ impl<'a> Engine<'a> {
                     e.author,
                     e.amount,
                     Some(i),
-                    Rule::plain("duplicate_payment", Some(list.len().to_string())),
-                    format!("paid {} times for the same program and period", list.len()),
+                    Rule::plain("duplicate_payment", Some(group.len().to_string())),
+                    format!("paid {} times for the same program and period", group.len()),
                 );
-                f.ledger.insert(0, first);
+                f.ledger.insert(0, *first);
                 out.push(f);
             }
         }
 
         // Many recipients on one registered account.
-        let mut on_account: HashMap<(i64, &str), BTreeMap<u32, Vec<usize>>> = HashMap::new();
-        for (i, e) in self.entries.iter().enumerate() {
-            if self.payment_in_scope(i) && (e.recipient as usize) < self.recipients.len() {
-                let tag = self.recipients[e.recipient as usize].account_tag.as_str();
-                on_account
-                    .entry((e.program, tag))
-                    .or_default()
-                    .entry(e.recipient)
-                    .or_default()
-                    .push(i);
-            }
-        }
+        let mut on_account: Vec<(i64, [u8; 16], u32, usize)> = payments
+            .iter()
+            .filter_map(|&i| {
+                let e = &self.entries[i];
+                let r = self.recipients.get(e.recipient as usize)?;
+                Some((e.program, r.account_tag, e.recipient, i))
+            })
+            .collect();
+        on_account.sort_unstable();
         let max = self.params.recipients_per_account_max;
-        for ((program, _), by_recipient) in on_account {
-            if (by_recipient.len() as i64) <= max {
+        for group in on_account.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
+            let recipients_n = group.chunk_by(|a, b| a.2 == b.2).count() as i64;
+            if recipients_n <= max {
                 continue;
             }
-            let mut payments: Vec<usize> = by_recipient.values().flatten().copied().collect();
-            payments.sort_unstable();
-            let amount: i64 = payments.iter().map(|&i| self.entries[i].amount).sum();
-            let org = self.common_org(payments.iter().map(|&i| self.entries[i].author));
+            let mut paid_in: Vec<usize> = group.iter().map(|g| g.3).collect();
+            paid_in.sort_unstable();
+            let amount: i64 = paid_in.iter().map(|&i| self.entries[i].amount).sum();
+            let org = self.common_org(paid_in.iter().map(|&i| self.entries[i].author));
             let mut f = self.finding(
                 FindingType::SharedAccount,
                 Severity::Medium,
-                payments[0],
+                paid_in[0],
                 org,
                 amount,
                 None,
@@ -660,15 +766,12 @@ impl<'a> Engine<'a> {
                     "shared_account",
                     "recipients_per_account_max",
                     max,
-                    by_recipient.len() as i64,
+                    recipients_n,
                 ),
-                format!(
-                    "{} recipients are paid into one bank account",
-                    by_recipient.len()
-                ),
+                format!("{recipients_n} recipients are paid into one bank account"),
             );
-            f.program = program;
-            f.ledger = payments.into_iter().take(EVIDENCE_ENTRIES_MAX).collect();
+            f.program = group[0].0;
+            f.ledger = paid_in.into_iter().take(EVIDENCE_ENTRIES_MAX).collect();
             out.push(f);
         }
 
@@ -713,7 +816,7 @@ impl<'a> Engine<'a> {
             let units = currency_minor_units(&row.currency);
             let key = (program, row.account_org);
             flows.entry(key).or_default().unexplained += row.amount.abs();
-            out.all.push(Pending {
+            out.push(Pending {
                 finding_type: kind,
                 severity,
                 program,
@@ -789,7 +892,7 @@ impl<'a> Engine<'a> {
                 // Outside the scope's programs, or not loadable at all: still the report's
                 // first line, since nothing after a broken link can be trusted.
                 let program = self.scope.program_ids.first().copied().unwrap_or(0);
-                out.all.push(Pending {
+                out.push(Pending {
                     finding_type: FindingType::Integrity,
                     severity: Severity::High,
                     program,
@@ -814,11 +917,11 @@ impl<'a> Engine<'a> {
         }
 
         let mut finding_counts: HashMap<(i64, i64), i64> = HashMap::new();
-        for p in &out.all {
+        for p in &out {
             *finding_counts.entry((p.program, p.org)).or_default() += 1;
         }
-        let (funnel, checks, summary) = self.funnel(&flows, &finding_counts, &out.all);
-        let findings = self.finish_findings(conn, out.all)?;
+        let (funnel, checks, summary) = self.funnel(&flows, &finding_counts, &out);
+        let findings = self.finish_findings(conn, out)?;
         Ok(Report {
             report_version: REPORT_VERSION,
             ledger_state: LedgerState {
@@ -836,7 +939,12 @@ impl<'a> Engine<'a> {
     }
 
     /// The rules on one payment (`i`, a disbursement of an org in the tree), and its flows.
-    fn payment_rules(&self, i: usize, flows: &mut BTreeMap<(i64, i64), Flows>, out: &mut Findings) {
+    fn payment_rules(
+        &self,
+        i: usize,
+        flows: &mut BTreeMap<(i64, i64), Flows>,
+        out: &mut Vec<Pending>,
+    ) {
         let e = &self.entries[i];
         let after = &self.after[i];
         let units = self
@@ -844,7 +952,7 @@ impl<'a> Engine<'a> {
             .program(e.program)
             .map(|p| p.minor_units)
             .unwrap_or(2);
-        let tol = tolerance_minor(&self.params.amount_tolerance, units);
+        let tol = self.tolerance.get(&e.program).copied().unwrap_or(0);
         let f = flows.entry((e.program, e.author)).or_default();
         f.disbursed += e.amount;
         f.returned += after.returned;
@@ -877,15 +985,12 @@ impl<'a> Engine<'a> {
                 finding.ledger.push(c);
                 finding
                     .bank_rows
-                    .extend(self.confirmation_rows.get(&(c as u32)).map(|r| r.0));
+                    .extend(Some(self.confirmation_row[c]).filter(|r| *r != 0));
                 out.push(finding);
             }
             // The bank credited an account other than the registered one.
-            if let (Some((row, Some(tag))), Some(r)) = (
-                self.confirmation_rows.get(&(c as u32)),
-                self.recipients.get(e.recipient as usize),
-            ) {
-                if *tag != r.account_tag {
+            {
+                if self.account_differs.contains(&(c as u32)) {
                     let mut finding = self.finding(
                         FindingType::AccountMismatch,
                         Severity::High,
@@ -898,7 +1003,7 @@ impl<'a> Engine<'a> {
                             .into(),
                     );
                     finding.ledger.push(c);
-                    finding.bank_rows.push(*row);
+                    finding.bank_rows.push(self.confirmation_row[c]);
                     out.push(finding);
                 }
             }
@@ -926,7 +1031,7 @@ impl<'a> Engine<'a> {
         // Paid to someone the registry says was not payable at the time.
         match self.recipients.get(e.recipient as usize) {
             Some(r) => {
-                let ghost = matches!(r.status.as_str(), "deceased" | "suspended")
+                let ghost = matches!(r.status, "deceased" | "suspended")
                     && r.status_date.is_none_or(|d| d <= e.date);
                 if ghost {
                     out.push(self.finding(
@@ -1040,21 +1145,9 @@ impl<'a> Engine<'a> {
     ) -> Pending {
         let e = &self.entries[entry];
         let program = self.dir.program(e.program);
-        let recipient = payment.and_then(|p| {
-            let r = self.entries[p].recipient;
-            self.recipients
-                .get(r as usize)
-                .map(|r| r.pseudonym.clone())
-                .or_else(|| {
-                    (r != NONE)
-                        .then(|| {
-                            self.unknown_recipients
-                                .get((NONE - 1 - r) as usize)
-                                .cloned()
-                        })
-                        .flatten()
-                })
-        });
+        let recipient = payment
+            .map(|p| self.entries[p].recipient)
+            .filter(|r| *r != NONE);
         Pending {
             finding_type,
             severity,
@@ -1302,6 +1395,20 @@ impl<'a> Engine<'a> {
                 );
             }
         }
+        // Pseudonyms of the recipients concerned: one pass over the registry's map.
+        let wanted: std::collections::HashSet<u32> =
+            all.iter().filter_map(|p| p.recipient).collect();
+        let mut pseudonyms: HashMap<u32, String> = self
+            .recipient_ids
+            .iter()
+            .filter(|(_, id)| wanted.contains(id))
+            .map(|(p, id)| (*id, p.clone()))
+            .collect();
+        for &r in &wanted {
+            if let Some(p) = self.unknown_recipients.get((NONE - 1 - r) as usize) {
+                pseudonyms.insert(r, p.clone());
+            }
+        }
         let complaint_list: Vec<i64> = complaint_ids.into_iter().collect();
         let complaint_info: HashMap<i64, (String, Option<i64>, i64)> = complaints::table
             .filter(complaints::id.eq_any(&complaint_list))
@@ -1393,7 +1500,7 @@ impl<'a> Engine<'a> {
                 amount: format_minor(p.amount_minor, p.minor_units),
                 currency: p.currency,
                 payment_reference: p.payment.map(reference_of),
-                recipient: p.recipient,
+                recipient: p.recipient.and_then(|r| pseudonyms.get(&r).cloned()),
                 detail: p.detail,
                 evidence: Evidence {
                     rule: p.rule,
@@ -1442,23 +1549,13 @@ struct Pending {
     minor_units: u32,
     currency: String,
     payment: Option<usize>,
-    recipient: Option<String>,
+    /// Index into `Engine::recipients`, or an unknown pseudonym's (see `load_ledger`).
+    recipient: Option<u32>,
     rule: Rule,
     detail: String,
     ledger: Vec<usize>,
     bank_rows: Vec<i64>,
     complaints: Vec<i64>,
-}
-
-#[derive(Default)]
-struct Findings {
-    all: Vec<Pending>,
-}
-
-impl Findings {
-    fn push(&mut self, p: Pending) {
-        self.all.push(p);
-    }
 }
 
 impl Rule {

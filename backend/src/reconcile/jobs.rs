@@ -328,20 +328,40 @@ pub fn percent(stage: &str, done: u64, total: u64) -> u32 {
 }
 
 fn run_job(pool: &Pool, files: &FileStore, live: &Mutex<HashMap<i64, JobProgress>>, id: i64) {
+    // Claim the job: another server process over the same database may have queued or taken it.
+    let claimed = pool.get().map_err(AppError::from).and_then(|mut conn| {
+        write_transaction(&mut conn, |c| {
+            let n = diesel::update(
+                reconciliations::table
+                    .find(id)
+                    .filter(reconciliations::status.eq("queued")),
+            )
+            .set((
+                reconciliations::status.eq("running"),
+                reconciliations::started_at.eq(now_micros()),
+            ))
+            .execute(c)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            Ok(Some(
+                reconciliations::table
+                    .find(id)
+                    .select(reconciliations::params)
+                    .first::<String>(c)?,
+            ))
+        })
+    });
+    let params = match claimed {
+        Ok(Some(params)) => params,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(job = id, error = %e.first.message, "cannot start the job");
+            return;
+        }
+    };
     let outcome = (|| -> AppResult<(Report, [u8; 32], u64)> {
         let mut conn = pool.get()?;
-        let params: String = write_transaction(&mut conn, |c| {
-            diesel::update(reconciliations::table.find(id))
-                .set((
-                    reconciliations::status.eq("running"),
-                    reconciliations::started_at.eq(now_micros()),
-                ))
-                .execute(c)?;
-            Ok(reconciliations::table
-                .find(id)
-                .select(reconciliations::params)
-                .first(c)?)
-        })?;
         let params: Params = serde_json::from_str(&params)
             .map_err(|e| AppError::internal(format!("job {id} params: {e}")))?;
         let report = engine::run(&mut conn, &params, &mut |stage, done, total| {
