@@ -25,6 +25,8 @@ run: build
 	@echo "  export FUNDTRAIL_TOKEN=\$$(cat $(DATA_DIR)/demo/$(DEMO_ORG)/token) FUNDTRAIL_KEY=$(DATA_DIR)/demo/$(DEMO_ORG)/key"
 	@echo "  $(BIN) balance --org $(DEMO_ORG)"
 	@echo "  $(BIN) verify --server \$$FUNDTRAIL_SERVER"
+	@echo "Reconcile as the inspector (the demo shows every finding type but integrity; see README.md):"
+	@echo "  FUNDTRAIL_TOKEN=\$$(cat $(DATA_DIR)/demo/AUDIT-PROV/token) $(BIN) reconcile --server \$$FUNDTRAIL_SERVER --format html -o report.html"
 	@echo
 	$(BIN) serve
 

@@ -267,7 +267,7 @@ table { border-collapse: collapse; width: 100%; margin: .4em 0 1em; }
 th, td { border: 1px solid #999; padding: .25em .45em; vertical-align: top; text-align: left; }
 th { background: #eee; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.org { overflow-wrap: anywhere; }
+td.org { overflow-wrap: anywhere; min-width: 14em; }
 .orgname { color: #444; }
 .sev { font-weight: 700; white-space: nowrap; }
 .sev-high { color: #a00; }
