@@ -256,3 +256,22 @@ fn the_same_state_and_parameters_give_the_same_bytes() {
         "a copy of the file gives other bytes"
     );
 }
+
+/// The report's shape as a contract: a small scenario with one case of each type, as JSON.
+/// Only the head hash and the pseudonyms differ between loads (each load makes fresh keys).
+#[test]
+fn the_report_format_of_a_small_scenario() {
+    let (_, report) = run(&options(5, 40, 1, 2, Cases::PerType(1)));
+    let mut json = serde_json::to_value(&report).unwrap();
+    json["ledger_state"]["head_hash"] = "[head hash]".into();
+    for f in json["findings"].as_array_mut().unwrap() {
+        if !f["recipient"].is_null() {
+            f["recipient"] = "[pseudonym]".into();
+        }
+        // The integrity failure names the stored and recomputed hashes of the edited entry.
+        if f["type"] == "integrity" {
+            f["detail"] = "[edited entry]".into();
+        }
+    }
+    insta::assert_json_snapshot!("small_scenario_report", json);
+}
