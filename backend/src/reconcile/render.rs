@@ -125,6 +125,7 @@ pub fn write_csv(report: &Report, lang: Lang, out: &mut dyn Write) -> io::Result
             complaint_text(&mut complaints, c, t);
         }
         let rule = &f.evidence.rule;
+        let detail = detail_text(f, lang);
         let row: [&str; 18] = [
             f.finding_type.as_str(),
             finding_type_label(f.finding_type, lang),
@@ -140,7 +141,7 @@ pub fn write_csv(report: &Report, lang: Lang, out: &mut dyn Write) -> io::Result
             opt(&rule.parameter),
             opt(&rule.threshold),
             opt(&rule.observed),
-            &f.detail,
+            &detail,
             &ledger,
             &bank,
             &complaints,
@@ -847,9 +848,58 @@ fn write_finding(
         EscOpt(&f.recipient)
     )?;
     write_rule(w, &f.evidence.rule, t)?;
-    write!(w, "</td><td>{}</td><td>", Esc(&f.detail))?;
+    write!(w, "</td><td>{}</td><td>", Esc(&detail_text(f, lang)))?;
     write_evidence(w, f, t)?;
     writeln!(w, "</td></tr>")
+}
+
+/// The finding's one-sentence explanation in `lang`. The JSON keeps the English sentence the
+/// engine wrote; a Chinese page says the same from the finding's own figures.
+pub fn detail_text(f: &Finding, lang: Lang) -> String {
+    if lang == Lang::En {
+        return f.detail.clone();
+    }
+    let rule = &f.evidence.rule;
+    let observed = rule.observed.as_deref().unwrap_or("");
+    let threshold = rule.threshold.as_deref().unwrap_or("");
+    let amount = &f.amount;
+    match f.finding_type {
+        FindingType::HeldTooLong => {
+            format!("该笔拨款仍有 {amount} 元滞留 {observed} 天（允许 {threshold} 天）")
+        }
+        FindingType::Unconfirmed => {
+            format!("发放 {observed} 天后仍无银行确认（允许 {threshold} 天）")
+        }
+        FindingType::AmountMismatch => {
+            format!("银行实际划转金额与账面发放金额相差 {amount} 元")
+        }
+        FindingType::UnrecordedOutflow => {
+            format!("资金专户支出 {amount} 元，账本中没有对应记录")
+        }
+        FindingType::DuplicatePayment => {
+            format!("同一对象在同一项目、同一期间被发放 {observed} 次")
+        }
+        FindingType::SharedAccount => {
+            format!("{observed} 名发放对象使用同一银行账户（允许 {threshold} 名）")
+        }
+        FindingType::GhostRecipient => match rule.name.as_str() {
+            "ghost_recipient.deceased" => format!("发放时该对象已登记死亡（自 {observed} 起）"),
+            "ghost_recipient.suspended" => format!("发放时该对象已暂停享受（自 {observed} 起）"),
+            _ => "发放对象不在登记册中".into(),
+        },
+        FindingType::AccountMismatch => "银行入账账户与对象登记的账户不一致".into(),
+        FindingType::ReturnedNotRecredited => {
+            format!("银行退汇 {amount} 元，账本未记录退回")
+        }
+        FindingType::EntitlementMismatch => {
+            format!("发放金额与应享标准相差 {amount} 元")
+        }
+        FindingType::Integrity => format!("账本记录 {observed} 校验失败：{}", f.detail),
+        FindingType::Complaint => match rule.name.as_str() {
+            "complaint.wrong_amount" => format!("群众反映到账金额不符，差额 {amount} 元"),
+            _ => "群众反映未收到该笔款项".into(),
+        },
+    }
 }
 
 fn write_rule(w: &mut dyn Write, r: &Rule, t: &Text) -> io::Result<()> {
@@ -1362,7 +1412,7 @@ mod tests {
             FindingType::AmountMismatch,
             "TOWN",
             "80.00",
-            "银行实付 700.00，账本记录 780.00",
+            "银行实际划转金额与账面发放金额相差 80.00 元",
         );
         mismatch.evidence.rule = Rule {
             name: "amount_mismatch".into(),
@@ -1543,6 +1593,20 @@ mod tests {
     }
 
     #[test]
+    fn every_type_has_a_chinese_sentence_and_english_keeps_the_engines() {
+        for t in FindingType::ALL {
+            let f = finding(t, "TOWN", "12.00", "an English sentence");
+            assert_eq!(detail_text(&f, Lang::En), "an English sentence");
+            let zh = detail_text(&f, Lang::ZhCn);
+            assert!(
+                zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+                "{t:?}: {zh}"
+            );
+            assert_ne!(zh, f.detail);
+        }
+    }
+
+    #[test]
     fn csv_starts_with_bom_and_parses_back_row_for_row() {
         let r = sample();
         let bytes = csv_of(&r, Lang::ZhCn);
@@ -1561,7 +1625,7 @@ mod tests {
             assert_eq!(&row[0], f.finding_type.as_str());
             assert_eq!(&row[1], finding_type_label(f.finding_type, Lang::ZhCn));
             assert_eq!(&row[6], f.amount);
-            assert_eq!(&row[14], f.detail);
+            assert_eq!(&row[14], detail_text(f, Lang::ZhCn));
         }
         // The amount mismatch (third in the list), all columns.
         let m = &rows[2];
@@ -1580,7 +1644,7 @@ mod tests {
             "amount_tolerance",
             "0.00",
             "80.00",
-            "银行实付 700.00，账本记录 780.00",
+            "银行实际划转金额与账面发放金额相差 80.00 元",
             "#12 disbursement DB-1 780.00 2026-11-10; #40 confirmation DB-1 700.00 2026-11-11",
             "工行-2026-11.csv line 7 2026-11-11 -700.00",
             "",
