@@ -98,21 +98,28 @@ fn write_value(out: &mut String, value: &Value, path: &mut String) -> Result<(),
 /// Appends `s` as a canonical JSON string (quoted and escaped).
 pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0C}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                write!(out, "\\u{:04x}", c as u32).expect("writing to a String cannot fail")
-            }
-            c => out.push(c),
+    // Copy runs that need no escaping whole (almost every string is one run); only `"`, `\`
+    // and control characters are escaped, all ASCII, so byte positions are char boundaries.
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b != b'"' && b != b'\\' && b >= 0x20 {
+            continue;
         }
+        out.push_str(&s[start..i]);
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x08 => out.push_str("\\b"),
+            0x0C => out.push_str("\\f"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => write!(out, "\\u{:04x}", b).expect("writing to a String cannot fail"),
+        }
+        start = i + 1;
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 
@@ -139,6 +146,32 @@ mod tests {
             to_canonical_string(&v).unwrap(),
             "\"a\\\"b\\\\c\\u0001\\u001f\\t/é\""
         );
+    }
+
+    #[test]
+    fn every_character_is_written_as_serde_json_writes_it() {
+        // All of ASCII and a sample of the rest, alone and inside runs of plain text.
+        let mut chars: Vec<char> = (0u8..=0x7f).map(char::from).collect();
+        chars.extend([
+            'é',
+            '低',
+            '保',
+            '\u{2028}',
+            '\u{fffd}',
+            '\u{1f600}',
+            '\u{7f}',
+        ]);
+        for c in &chars {
+            for s in [c.to_string(), format!("ab{c}cd"), format!("{c}{c}x{c}")] {
+                let mut ours = String::new();
+                write_string(&mut ours, &s);
+                assert_eq!(ours, serde_json::to_string(&s).unwrap(), "{:?}", s);
+            }
+        }
+        let all: String = chars.iter().collect();
+        let mut ours = String::new();
+        write_string(&mut ours, &all);
+        assert_eq!(ours, serde_json::to_string(&all).unwrap());
     }
 
     #[test]

@@ -290,21 +290,21 @@ pub(crate) fn load_funds(
     ) in rows
     {
         let bad = || AppError::internal(format!("entry #{seq} has unreadable stored fields"));
-        state.load(
-            seq,
-            Funds {
-                kind: EntryKind::parse(&kind).ok_or_else(bad)?,
-                program: dir.program(program_id).ok_or_else(bad)?.code.clone(),
-                period: period.parse().map_err(|_| bad())?,
-                holder: to_org_id.and_then(|id| dir.org(id)).map(|o| o.code.clone()),
-                author: dir.org(author_id).ok_or_else(bad)?.code.clone(),
-                amount_minor: amount,
-                remaining_minor: remaining.unwrap_or(amount),
-                reversed_by,
-                source,
-                confirmed_by: None,
-            },
-        );
+        let funds = Funds {
+            kind: EntryKind::parse(&kind).ok_or_else(bad)?,
+            program: state.intern(&dir.program(program_id).ok_or_else(bad)?.code),
+            period: period.parse().map_err(|_| bad())?,
+            holder: to_org_id
+                .and_then(|id| dir.org(id))
+                .map(|o| state.intern(&o.code)),
+            author: state.intern(&dir.org(author_id).ok_or_else(bad)?.code),
+            amount_minor: amount,
+            remaining_minor: remaining.unwrap_or(amount),
+            reversed_by,
+            source,
+            confirmed_by: None,
+        };
+        state.load(seq, funds);
     }
     Ok(())
 }

@@ -14,7 +14,8 @@
 use crate::domain::{EntryKind, Period, Role};
 use crate::error::ErrorCode;
 use crate::money::format_minor;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// A rule that an entry breaks: code, message, and the body field at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,11 +37,13 @@ fn broken(code: ErrorCode, field: &'static str, message: String) -> Broken {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Funds {
     pub kind: EntryKind,
-    pub program: String,
+    /// Codes are shared (`FundsState::intern`): a province's ledger holds millions of funds
+    /// and a few thousand distinct codes.
+    pub program: Arc<str>,
     pub period: Period,
     /// The org holding the money: the receiver of a budget or allocation.
-    pub holder: Option<String>,
-    pub author: String,
+    pub holder: Option<Arc<str>>,
+    pub author: Arc<str>,
     pub amount_minor: i64,
     pub remaining_minor: i64,
     pub reversed_by: Option<i64>,
@@ -69,6 +72,7 @@ pub struct Facts<'a> {
 pub struct FundsState {
     funds: HashMap<i64, Funds>,
     changed: BTreeSet<i64>,
+    codes: HashSet<Arc<str>>,
 }
 
 impl FundsState {
@@ -99,6 +103,16 @@ impl FundsState {
             .filter_map(|s| self.funds.get(s).map(|f| (*s, f)))
     }
 
+    /// The shared copy of an org or program code.
+    pub fn intern(&mut self, code: &str) -> Arc<str> {
+        if let Some(c) = self.codes.get(code) {
+            return c.clone();
+        }
+        let c: Arc<str> = Arc::from(code);
+        self.codes.insert(c.clone());
+        c
+    }
+
     /// Checks `f` against the funds it draws on, and if it passes, applies it: draws, voids,
     /// releases, and registers the new entry as drawable or reversible.
     pub fn apply(&mut self, f: &Facts<'_>) -> Result<(), Broken> {
@@ -110,21 +124,19 @@ impl FundsState {
             EntryKind::Return => self.give_back(f)?,
         }
         if f.kind.is_reversible() {
-            self.funds.insert(
-                f.seq,
-                Funds {
-                    kind: f.kind,
-                    program: f.program.to_string(),
-                    period: f.period,
-                    holder: f.to_org.map(str::to_string),
-                    author: f.author.to_string(),
-                    amount_minor: f.amount_minor,
-                    remaining_minor: f.amount_minor,
-                    reversed_by: None,
-                    source: f.source,
-                    confirmed_by: None,
-                },
-            );
+            let funds = Funds {
+                kind: f.kind,
+                program: self.intern(f.program),
+                period: f.period,
+                holder: f.to_org.map(|o| self.intern(o)),
+                author: self.intern(f.author),
+                amount_minor: f.amount_minor,
+                remaining_minor: f.amount_minor,
+                reversed_by: None,
+                source: f.source,
+                confirmed_by: None,
+            };
+            self.funds.insert(f.seq, funds);
         }
         Ok(())
     }
@@ -144,7 +156,7 @@ impl FundsState {
                 format!("source entry #{seq} does not exist or holds no money"),
             )
         })?;
-        if src.program != f.program {
+        if *src.program != *f.program {
             return Err(broken(
                 ErrorCode::ProgramMismatch,
                 "program",
@@ -224,7 +236,7 @@ impl FundsState {
                 format!("entry #{seq} is a {}, which cannot be reversed", src.kind),
             ));
         }
-        if src.author != f.author {
+        if *src.author != *f.author {
             return Err(broken(
                 ErrorCode::WrongHolder,
                 "source",
@@ -292,7 +304,7 @@ impl FundsState {
         let src = self
             .funds
             .get(&seq)
-            .filter(|s| s.kind == EntryKind::Disbursement && s.program == f.program)
+            .filter(|s| s.kind == EntryKind::Disbursement && *s.program == *f.program)
             .ok_or_else(|| {
                 broken(
                     ErrorCode::UnknownSource,
@@ -303,7 +315,7 @@ impl FundsState {
                     ),
                 )
             })?;
-        if src.author != f.author {
+        if *src.author != *f.author {
             return Err(broken(
                 ErrorCode::WrongHolder,
                 "source",

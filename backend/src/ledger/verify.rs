@@ -171,6 +171,15 @@ struct Verifier {
     seen_batches: HashSet<String>,
     failure: Option<Failure>,
     batches_checked: i64,
+    /// The last `recorded_at` text and its value.
+    last_time: (String, Micros),
+}
+
+/// A stored hash's 64 hex digits as bytes (None if they are not).
+fn hash_bytes(hex_text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_text, &mut out).ok()?;
+    Some(out)
 }
 
 impl Verifier {
@@ -192,8 +201,7 @@ impl Verifier {
             );
         }
         self.expected_seq += 1;
-        let stored_prev = hex::decode(&e.prev_hash).unwrap_or_default();
-        if stored_prev != self.prev_hash {
+        if hash_bytes(&e.prev_hash) != Some(self.prev_hash) {
             self.fail(
                 seq,
                 "prev_hash does not equal the previous entry's hash (the chain is broken here)"
@@ -211,18 +219,23 @@ impl Verifier {
                 prev_hash: &self.prev_hash,
             },
         );
-        if hex::encode(recomputed) != e.hash {
+        let stored = hash_bytes(&e.hash);
+        if stored != Some(recomputed) {
             self.fail(
                 seq,
                 "the stored hash does not match the entry's content (altered entry)".into(),
             );
         }
         // Continue the chain from the stored hash, so one altered entry is reported once.
-        self.prev_hash = hex::decode(&e.hash)
-            .ok()
-            .and_then(|h| h.try_into().ok())
-            .unwrap_or(recomputed);
-        let recorded_at = parse_time(&e.recorded_at).unwrap_or(i64::MIN);
+        self.prev_hash = stored.unwrap_or(recomputed);
+        // Entries of a batch share their time: parse each new one once.
+        if self.last_time.0 != e.recorded_at {
+            self.last_time = (
+                e.recorded_at.clone(),
+                parse_time(&e.recorded_at).unwrap_or(i64::MIN),
+            );
+        }
+        let recorded_at = self.last_time.1;
         if recorded_at < self.prev_time {
             self.fail(seq, "recorded_at goes back in time".into());
         }
@@ -242,7 +255,7 @@ impl Verifier {
         let Some(author) = self.reference.orgs.get(&e.author).cloned() else {
             return self.fail(seq, format!("author {} is unknown", e.author));
         };
-        for b in check_shape(e.kind, &e.body(), &e.author) {
+        for b in check_shape(e.kind, &body, &e.author) {
             self.fail(
                 seq,
                 format!("{}: {} ({})", b.code.as_str(), b.message, b.field),
@@ -462,6 +475,7 @@ pub fn verify_upto(
         seen_batches: HashSet::new(),
         failure: None,
         batches_checked: 0,
+        last_time: (String::new(), i64::MIN),
     };
     let mut after = 0;
     loop {
