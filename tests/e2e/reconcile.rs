@@ -214,10 +214,26 @@ fn an_inspector_runs_a_job_and_an_offline_copy_gives_the_same_bytes() {
     let page = std::fs::read_to_string(&html_out).unwrap();
     assert!(page.contains("lang=\"zh-CN\""), "zh-CN is the default");
 
-    // Another org's job is not there for a township.
+    // Another org's job is not there for a township, in the list or by id.
     let town = token("TWN-AP-SX");
     let other = app.get(Some(&town), &format!("/api/v1/reconciliations/{id}"));
     assert_eq!((other.status, other.code()), (404, "not_found"));
+    let listed = app.get(Some(&town), "/api/v1/reconciliations");
+    assert_eq!(
+        (listed.status, listed.body.as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    // The inspector's list has both jobs (this one and the CLI's), newest first.
+    let listed = app.get(Some(&inspector), "/api/v1/reconciliations");
+    let ids: Vec<i64> = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] > ids[1] && ids.contains(&id));
 }
 
 #[test]

@@ -168,7 +168,7 @@ impl Modify for Finish {
         entries::list_entries, entries::append_entries, entries::get_entry, entries::head, entries::balances,
         accounts::list_accounts, accounts::register_account,
         statements::upload_statement, statements::list_statements, statements::get_statement,
-        reconciliations::start, reconciliations::status, reconciliations::report,
+        reconciliations::start, reconciliations::list, reconciliations::status, reconciliations::report,
         public::payment_status, public::file_complaint,
     ),
     components(schemas(

@@ -40,6 +40,16 @@ pub async fn start(
         .json(view))
 }
 
+/// The newest reconciliation jobs (at most 100): inspectors and the admin see all, others
+/// their own org's.
+#[utoipa::path(tag = "reconciliation", security(("bearer" = [])),
+    responses((status = 200, body = [JobView]), (status = 401, body = ErrorBody)))]
+#[get("/reconciliations")]
+pub async fn list(state: web::Data<AppState>, auth: Auth) -> AppResult<HttpResponse> {
+    let jobs = state.run(move |c, s| s.jobs.list(c, &auth.0)).await?;
+    Ok(HttpResponse::Ok().json(jobs))
+}
+
 /// A job's status and progress. The requester, inspectors and the admin; others get 404.
 #[utoipa::path(tag = "reconciliation", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = JobView), (status = 404, body = ErrorBody)))]
@@ -113,5 +123,8 @@ pub async fn report(
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(start).service(status).service(report);
+    cfg.service(start)
+        .service(list)
+        .service(status)
+        .service(report);
 }

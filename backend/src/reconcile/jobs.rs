@@ -24,6 +24,8 @@ use utoipa::ToSchema;
 
 /// Largest report kept (a report lists findings, not rows: this is millions of findings).
 pub const REPORT_BYTES_MAX: u64 = 2 * 1024 * 1024 * 1024;
+/// Most jobs `GET /api/v1/reconciliations` lists.
+pub const JOBS_LISTED_MAX: i64 = 100;
 /// Most jobs waiting at once; beyond that a new request is refused (503), not queued.
 pub const QUEUED_JOBS_MAX: i64 = 32;
 
@@ -178,6 +180,28 @@ impl Jobs {
             .send(id)
             .map_err(|_| AppError::internal("the reconcile worker has stopped"))?;
         self.view(conn, actor, id)
+    }
+
+    /// The newest jobs the caller may see (inspectors and the admin: all; others: their org's),
+    /// at most `JOBS_LISTED_MAX`.
+    pub fn list(&self, conn: &mut DbConn, actor: &Actor) -> AppResult<Vec<JobView>> {
+        let mut q = reconciliations::table
+            .order(reconciliations::id.desc())
+            .limit(JOBS_LISTED_MAX)
+            .into_boxed();
+        if !matches!(actor.role, Role::Inspector | Role::Admin) {
+            q = q.filter(reconciliations::requested_by_org_id.eq(actor.org_id));
+        }
+        let rows: Vec<JobRow> = q.load(conn)?;
+        let dir = Directory::load(conn)?;
+        let live = self.live.lock().expect("progress lock").clone();
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let progress = live.get(&row.id).cloned();
+                view(&dir, row, progress)
+            })
+            .collect())
     }
 
     /// A job's status, for its requester, inspectors and the admin (others: 404).
