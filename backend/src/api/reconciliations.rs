@@ -107,12 +107,14 @@ pub async fn report(
     })?;
     let (content_type, body) = state
         .run(move |c, s| {
-            let (report, bytes) = s.jobs.report(c, &s.files, &auth.0, id)?;
+            let bytes = s.jobs.report(c, &s.files, &auth.0, id)?;
             let content_type = match format {
                 Format::Json => return Ok(("application/json", bytes)),
                 Format::Csv => "text/csv; charset=utf-8",
                 Format::Html => "text/html; charset=utf-8",
             };
+            let report: Report = serde_json::from_slice(&bytes)
+                .map_err(|e| AppError::internal(format!("report {id}: {e}")))?;
             let mut out = Vec::new();
             write_report(&report, format, lang, &mut out)
                 .map_err(|e| AppError::internal(format!("report {id}: {e}")))?;
