@@ -10,7 +10,7 @@ BIN := target/debug/fundtrail
 DEMO_ORG ?= TWN-AP-CG
 DATA_DIR := $(patsubst %/,%,$(dir $(FUNDTRAIL_DB)))
 
-.PHONY: all build run test check openapi bench fmt clean demo-scenario
+.PHONY: all build run test check openapi bench bench-smoke bench-parts fmt clean demo-scenario
 
 all: build
 
@@ -37,15 +37,35 @@ test: build
 	$(BIN) openapi | diff -u openapi/openapi.json - || { echo "openapi/openapi.json is stale: run 'make openapi'"; exit 1; }
 	$(CARGO) test --workspace
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(MAKE) bench-smoke
 
 openapi: build
 	$(BIN) openapi > openapi/openapi.json
 
 # Benchmarks are not tests: release build, figures printed, nothing asserted about speed.
+# The province end to end (BENCH_RECIPIENTS, default 1,000,000), each stage beside its raw
+# baseline; figures in target/bench/results.json (backend/benches/pipeline.rs).
 bench:
+	$(CARGO) bench -p fundtrail --bench pipeline
+
+# The same pipeline at 10,000 recipients on the debug build, so that it cannot rot (make test
+# runs it): every stage must do all its work, the report must find every injected case, and
+# results.json must keep its shape.
+SMOKE_OUT := $(CURDIR)/target/bench/smoke-results.json
+bench-smoke:
+	BENCH_RECIPIENTS=10000 BENCH_OUT=$(SMOKE_OUT) $(CARGO) test -q -p fundtrail --bench pipeline
+	python3 -c 'import json,sys; r=json.load(open("$(SMOKE_OUT)")); \
+	  keys={"name","rows","seconds","rows_per_s","peak_rss_bytes","baseline_name","baseline_rows_per_s"}; \
+	  assert r["recipients"]==10000 and r["db_bytes_per_entry"]>0, r; \
+	  assert [s["name"] for s in r["stages"]]==["register","allocate","disburse","import","reconcile","verify"]; \
+	  assert all(keys<=set(s) and s["rows"]>0 and s["rows_per_s"]>0 and s["peak_rss_bytes"]>0 for s in r["stages"]); \
+	  print("bench smoke: results.json has every stage")'
+
+# Focused benchmarks of single paths: appends against plain inserts at a chosen batch size,
+# and one big statement file (CSV and camt.053) imported against a parse-only pass.
+bench-parts:
 	$(CARGO) bench -p fundtrail --bench append
 	$(CARGO) bench -p fundtrail --bench import
-	$(CARGO) bench -p fundtrail --bench reconcile
 
 # The generated scenario the demo loads below the province (tests/e2e/demo.rs checks it).
 demo-scenario:

@@ -17,6 +17,35 @@ pub enum DbConn {
 /// The pool type the service uses.
 pub type Pool = r2d2::Pool<Manager>;
 
+/// Rows per multi-row INSERT of [`insert_rows!`].
+pub(crate) const INSERT_ARRAY_ROWS: usize = 64;
+
+/// Inserts a slice of diesel rows into `table`: fixed-size arrays of [`INSERT_ARRAY_ROWS`]
+/// through one multi-row statement, the remainder row by row. Diesel caches a prepared
+/// statement only when its shape is known at compile time, so both statements are prepared
+/// once per connection (measured: 1000-row statements built per call spent ~15% of an append
+/// parsing SQL). Multi-row INSERT is backend-specific in diesel (MultiBackend has no batch
+/// insert), so this goes to the concrete connection.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let rows = $rows;
+        match $conn {
+            $crate::db::DbConn::Sqlite(c) => {
+                let mut arrays = rows.chunks_exact($crate::db::INSERT_ARRAY_ROWS);
+                for chunk in &mut arrays {
+                    let array: &[_; $crate::db::INSERT_ARRAY_ROWS] =
+                        chunk.try_into().expect("chunks_exact yields whole arrays");
+                    diesel::insert_into($table).values(array).execute(c)?;
+                }
+                for row in arrays.remainder() {
+                    diesel::insert_into($table).values(row).execute(c)?;
+                }
+            }
+        }
+    }};
+}
+pub(crate) use insert_rows;
+
 /// Opens connections with the settings Fundtrail relies on.
 #[derive(Debug, Clone)]
 pub struct Manager {
@@ -30,12 +59,17 @@ pub fn connect(url: &str) -> AppResult<DbConn> {
     match &mut conn {
         // WAL lets readers work while one writer appends; synchronous=FULL makes each commit
         // durable on power loss, not only on a process crash. busy_timeout makes a second
-        // writer (another process) wait for the lock instead of failing at once.
+        // writer (another process) wait for the lock instead of failing at once. temp_store in
+        // memory keeps the statement journals of multi-row inserts (and sorts) off the disk:
+        // they only ever serve a rollback of the running statement, never durability. A 32 MiB
+        // auto-checkpoint (8192 pages, not 1000) copies a page rewritten by several batches
+        // into the database once instead of once per batch; commits stay as durable.
         DbConn::Sqlite(c) => c
             .batch_execute(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                  PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; \
-                 PRAGMA cache_size = -65536;",
+                 PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; \
+                 PRAGMA wal_autocheckpoint = 8192;",
             )
             .map_err(|e| AppError::internal(format!("cannot configure database {url}: {e}")))?,
     }

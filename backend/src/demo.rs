@@ -10,6 +10,11 @@
 //! `allocations.csv`, `payroll-*.csv`, and optionally `corrections.csv`,
 //! `status-updates.csv` (applied after the payments), `accounts.csv` + `statements/`,
 //! `complaints.csv` (filed as the recipients would), and `scenario/` (loaded next).
+//!
+//! The [`Loader`]'s steps are public so that `make bench` can time them one by one, each in a
+//! process of its own: every step streams its CSVs (a province's million rows never sit in
+//! memory), and a loader [`Loader::open`]ed on a database loaded by another process finds the
+//! org keys in the credentials folder and what each org received on the ledger.
 
 use crate::config::{self, data_dir};
 use crate::crypto::SigningKey;
@@ -24,7 +29,7 @@ use crate::signing::{self, Verified};
 use diesel::prelude::*;
 use fundtrail_schema::schema::orgs as orgs_table;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The demo program's code.
@@ -55,6 +60,70 @@ struct ProgramFile {
     owner: String,
 }
 
+/// One scenario directory, its `scenario.json` read.
+#[derive(Debug)]
+pub struct ScenarioDir {
+    path: PathBuf,
+    file: ScenarioFile,
+}
+
+impl ScenarioDir {
+    /// Reads `path/scenario.json`.
+    pub fn open(path: &Path) -> AppResult<ScenarioDir> {
+        let json = path.join("scenario.json");
+        let text = std::fs::read_to_string(&json)
+            .map_err(|e| AppError::internal(format!("{}: {e}", json.display())))?;
+        let file = serde_json::from_str(&text)
+            .map_err(|e| AppError::internal(format!("{}: {e}", json.display())))?;
+        Ok(ScenarioDir {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// The program's code.
+    pub fn program(&self) -> &str {
+        &self.file.program.code
+    }
+
+    /// The bank statement files, each office's main statement before a later, overlapping one.
+    pub fn statement_files(&self) -> AppResult<Vec<PathBuf>> {
+        let dir = self.path.join("statements");
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(list) => list
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x != "md"))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        files.sort_by_key(|p| {
+            let name = file_name(p);
+            (name.contains("late"), name)
+        });
+        Ok(files)
+    }
+
+    fn payroll_files(&self) -> AppResult<Vec<PathBuf>> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.path)
+            .map_err(|e| AppError::internal(format!("{}: {e}", self.path.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let n = file_name(p);
+                n.starts_with("payroll-") && n.ends_with(".csv")
+            })
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// What loading did.
 #[derive(Debug)]
 pub struct DemoSummary {
@@ -78,25 +147,71 @@ fn submit<T>(
     write(conn, &verified, now)
 }
 
-fn read_csv(path: &Path) -> AppResult<Vec<HashMap<String, String>>> {
-    let mut reader = csv::Reader::from_path(path)
-        .map_err(|e| AppError::internal(format!("{}: {e}", path.display())))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| AppError::internal(format!("{}: {e}", path.display())))?
-        .clone();
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| AppError::internal(format!("{}: {e}", path.display())))?;
-        rows.push(
-            headers
-                .iter()
-                .zip(record.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect(),
-        );
+/// A CSV file read one row at a time, fields found by header name.
+struct CsvRows {
+    path: PathBuf,
+    reader: csv::Reader<std::fs::File>,
+    headers: HashMap<String, usize>,
+    record: csv::StringRecord,
+}
+
+/// One row of a [`CsvRows`]; a column the file lacks reads as empty.
+struct Row<'a> {
+    headers: &'a HashMap<String, usize>,
+    record: &'a csv::StringRecord,
+}
+
+impl Row<'_> {
+    fn get(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|i| self.record.get(*i))
+            .unwrap_or("")
     }
-    Ok(rows)
+    /// The column, or `None` when empty or absent.
+    fn opt(&self, name: &str) -> Option<&str> {
+        Some(self.get(name)).filter(|v| !v.is_empty())
+    }
+}
+
+impl CsvRows {
+    fn open(path: &Path) -> AppResult<CsvRows> {
+        let bad = |e: csv::Error| AppError::internal(format!("{}: {e}", path.display()));
+        let mut reader = csv::Reader::from_path(path).map_err(bad)?;
+        let headers = reader
+            .headers()
+            .map_err(bad)?
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.to_string(), i))
+            .collect();
+        Ok(CsvRows {
+            path: path.to_path_buf(),
+            reader,
+            headers,
+            record: csv::StringRecord::new(),
+        })
+    }
+
+    /// Absent files have no rows.
+    fn open_if_present(path: &Path) -> AppResult<Option<CsvRows>> {
+        if path.exists() {
+            Self::open(path).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn next(&mut self) -> AppResult<Option<Row<'_>>> {
+        let more = self
+            .reader
+            .read_record(&mut self.record)
+            .map_err(|e| AppError::internal(format!("{}: {e}", self.path.display())))?;
+        Ok(more.then_some(Row {
+            headers: &self.headers,
+            record: &self.record,
+        }))
+    }
 }
 
 fn amount(text: &str) -> AppResult<String> {
@@ -108,7 +223,7 @@ fn amount(text: &str) -> AppResult<String> {
 fn append_as(
     conn: &mut DbConn,
     key: &SigningKey,
-    bodies: Vec<EntryBody>,
+    bodies: &[EntryBody],
 ) -> AppResult<AppendOutcome> {
     submit(
         conn,
@@ -125,11 +240,10 @@ pub fn load(db_path: &Path, fixtures: &Path) -> AppResult<DemoSummary> {
         config::init(db_path)?;
     }
     let credentials_dir = data_dir(db_path).join("demo");
-    let org_rows = read_csv(&fixtures.join("orgs.csv"))?;
     let mut conn = config::open_existing(db_path)?;
-    let first = org_rows
-        .first()
-        .map(|r| r["code"].clone())
+    let first = CsvRows::open(&fixtures.join("orgs.csv"))?
+        .next()?
+        .map(|r| r.get("code").to_string())
         .unwrap_or_default();
     let present: i64 = orgs_table::table
         .filter(orgs_table::code.eq(&first))
@@ -138,7 +252,7 @@ pub fn load(db_path: &Path, fixtures: &Path) -> AppResult<DemoSummary> {
     if present > 0 {
         return Ok(DemoSummary {
             loaded: false,
-            orgs: org_rows.len(),
+            orgs: 0,
             recipients: 0,
             entries: 0,
             credentials_dir,
@@ -158,24 +272,18 @@ pub fn load(db_path: &Path, fixtures: &Path) -> AppResult<DemoSummary> {
             ),
         ));
     }
-    let master = config::load_master_key(db_path)?;
-    let mut loader = Loader {
-        operator: SigningKey::load(&data_dir(db_path).join("operator.key"))
-            .map_err(AppError::internal)?,
-        keys: master.personal_data_keys(),
-        files: crate::filestore::FileStore::open(
-            &config::files_dir(db_path),
-            master.file_store_secret(),
-        )
-        .map_err(|e| AppError::internal(format!("statement file store: {e}")))?,
-        org_keys: HashMap::new(),
-        credentials_dir: credentials_dir.clone(),
-        recipients: 0,
-    };
-    let mut orgs = 0;
+    let mut loader = Loader::open(db_path)?;
+    let (mut orgs, mut recipients) = (0, 0);
     let mut dir = fixtures.to_path_buf();
     loop {
-        orgs += loader.load_dir(&mut conn, &dir)?;
+        let scenario = ScenarioDir::open(&dir)?;
+        orgs += loader.orgs(&mut conn, &scenario)?;
+        recipients += loader.register(&mut conn, &scenario)?;
+        loader.allocate(&mut conn, &scenario)?;
+        loader.disburse(&mut conn, &scenario)?;
+        loader.correct(&mut conn, &scenario)?;
+        loader.import(&mut conn, &scenario, &mut |_| {})?;
+        loader.complaints(&mut conn, &scenario)?;
         dir = dir.join("scenario");
         if !dir.join("orgs.csv").exists() {
             break;
@@ -185,27 +293,51 @@ pub fn load(db_path: &Path, fixtures: &Path) -> AppResult<DemoSummary> {
     Ok(DemoSummary {
         loaded: true,
         orgs,
-        recipients: loader.recipients,
+        recipients,
         entries: head.seq,
         credentials_dir,
     })
 }
 
-/// Loads scenario directories, keeping every org's key across them.
-struct Loader {
+/// Loads scenario directories step by step, each org signing with its own key.
+pub struct Loader {
     operator: SigningKey,
     keys: crate::crypto::PersonalDataKeys,
     files: crate::filestore::FileStore,
+    /// Org keys made by [`Loader::orgs`] or read back from `credentials_dir`.
     org_keys: HashMap<String, SigningKey>,
     credentials_dir: PathBuf,
-    recipients: usize,
+    /// (program, org) -> the seq of the budget or allocation the org received, which it draws on.
+    received: HashMap<(String, String), i64>,
 }
 
 impl Loader {
-    fn key_of(&self, code: &str) -> AppResult<&SigningKey> {
-        self.org_keys
-            .get(code)
-            .ok_or_else(|| AppError::internal(format!("demo org {code} missing")))
+    /// A loader over an initialised database (its operator key, master key and file store).
+    pub fn open(db_path: &Path) -> AppResult<Loader> {
+        let master = config::load_master_key(db_path)?;
+        Ok(Loader {
+            operator: SigningKey::load(&data_dir(db_path).join("operator.key"))
+                .map_err(AppError::internal)?,
+            keys: master.personal_data_keys(),
+            files: crate::filestore::FileStore::open(
+                &config::files_dir(db_path),
+                master.file_store_secret(),
+            )
+            .map_err(|e| AppError::internal(format!("statement file store: {e}")))?,
+            org_keys: HashMap::new(),
+            credentials_dir: data_dir(db_path).join("demo"),
+            received: HashMap::new(),
+        })
+    }
+
+    fn key_of(&mut self, code: &str) -> AppResult<&SigningKey> {
+        if !self.org_keys.contains_key(code) {
+            let path = self.credentials_dir.join(code).join("key");
+            let key = SigningKey::load(&path)
+                .map_err(|e| AppError::internal(format!("demo org {code}: {e}")))?;
+            self.org_keys.insert(code.to_string(), key);
+        }
+        Ok(&self.org_keys[code])
     }
 
     fn id_pseudonym(&self, id_number: &str) -> AppResult<String> {
@@ -214,22 +346,45 @@ impl Loader {
         Ok(self.keys.pseudonym(&id))
     }
 
-    /// Loads one directory; returns how many orgs it created.
-    fn load_dir(&mut self, conn: &mut DbConn, dir: &Path) -> AppResult<usize> {
-        let path = dir.join("scenario.json");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| AppError::internal(format!("{}: {e}", path.display())))?;
-        let scenario: ScenarioFile = serde_json::from_str(&text)
-            .map_err(|e| AppError::internal(format!("{}: {e}", path.display())))?;
-        let program = scenario.program.code.clone();
+    /// The seq of the latest budget or allocation `org` received in `program`.
+    fn received(&mut self, conn: &mut DbConn, program: &str, org: &str) -> AppResult<i64> {
+        let key = (program.to_string(), org.to_string());
+        if let Some(seq) = self.received.get(&key) {
+            return Ok(*seq);
+        }
+        use fundtrail_schema::schema::{ledger_entries as le, programs as pr};
+        // Ids first, so that the lookup runs on the narrow `to_org_id` index.
+        let program_id: i64 = pr::table
+            .filter(pr::code.eq(program))
+            .select(pr::id)
+            .first(conn)?;
+        let org_id: i64 = orgs_table::table
+            .filter(orgs_table::code.eq(org))
+            .select(orgs_table::id)
+            .first(conn)?;
+        let seq: Option<i64> = le::table
+            .filter(le::to_org_id.eq(org_id))
+            .filter(le::program_id.eq(program_id))
+            .filter(le::kind.eq_any(["budget", "allocation"]))
+            .select(diesel::dsl::max(le::seq))
+            .first(conn)?;
+        let seq = seq.ok_or_else(|| {
+            AppError::internal(format!("{org} has received nothing in {program}"))
+        })?;
+        self.received.insert(key, seq);
+        Ok(seq)
+    }
 
-        // Orgs, each with its own key and token written next to the database.
-        let org_rows = read_csv(&dir.join("orgs.csv"))?;
-        for row in &org_rows {
-            let code = row["code"].clone();
+    /// Orgs (each with a fresh key and token written to the credentials folder), the program,
+    /// and the offices' program bank accounts. Returns how many orgs it created.
+    pub fn orgs(&mut self, conn: &mut DbConn, dir: &ScenarioDir) -> AppResult<usize> {
+        let mut rows = CsvRows::open(&dir.path.join("orgs.csv"))?;
+        let mut created = 0;
+        while let Some(row) = rows.next()? {
+            let code = row.get("code").to_string();
             let key = SigningKey::generate(&code);
-            let parent = Some(row["parent"].clone()).filter(|p| !p.is_empty());
-            let payload = json!({"code": code, "name": row["name"], "role": row["role"], "parent": parent, "public_key": key.public_key_b64()});
+            let payload = json!({"code": code, "name": row.get("name"), "role": row.get("role"),
+                "parent": row.opt("parent"), "public_key": key.public_key_b64()});
             submit(
                 conn,
                 &self.operator,
@@ -256,54 +411,89 @@ impl Loader {
             )
             .map_err(io)?;
             self.org_keys.insert(code, key);
+            created += 1;
         }
 
-        let p = &scenario.program;
+        let p = &dir.file.program;
         let payload = json!({
             "code": p.code, "name": p.name, "fiscal_year": p.fiscal_year, "currency": p.currency,
             "standard_amount": p.standard_amount, "period_granularity": p.period_granularity
         });
+        let owner = p.owner.clone();
         submit(
             conn,
-            self.key_of(&p.owner)?,
+            self.key_of(&owner)?,
             "POST /api/v1/programs",
             payload,
             programs::create,
         )?;
 
-        // Recipients, registered by their offices.
-        let mut by_office: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-        let recipient_rows = read_csv(&dir.join("recipients.csv"))?;
-        for r in &recipient_rows {
-            let status_date = Some(r["status_date"].clone()).filter(|d| !d.is_empty());
-            let entitlement = r.get("entitlement").filter(|e| !e.is_empty());
-            let mut item = json!({
-                "name": r["name"], "id_number": r["id_number"], "bank_account": r["bank_account"],
-                "bank_name": r["bank_name"], "status": r["status"], "status_date": status_date,
-            });
-            if let Some(e) = entitlement {
-                item["entitlement"] = json!(e);
-            }
-            by_office.entry(r["office"].clone()).or_default().push(item);
-        }
-        self.recipients += recipient_rows.len();
-        for (office, list) in by_office {
-            for chunk in list.chunks(BATCH_MAX) {
-                let keys = &self.keys;
+        if let Some(mut rows) = CsvRows::open_if_present(&dir.path.join("accounts.csv"))? {
+            while let Some(a) = rows.next()? {
+                let office = a.get("org").to_string();
+                let payload = json!({"org": office, "account": a.get("account"),
+                    "currency": a.get("currency"), "label": a.get("label")});
                 submit(
                     conn,
                     self.key_of(&office)?,
-                    "POST /api/v1/recipients",
-                    json!({"recipients": chunk}),
-                    |c, v, now| recipients::register(c, keys, v, now),
+                    crate::statements::accounts::ACCOUNTS_PURPOSE,
+                    payload,
+                    crate::statements::accounts::register,
                 )?;
             }
         }
+        Ok(created)
+    }
 
-        // The budget and the allocations down the tree; each org draws on what it received.
-        let mut received: HashMap<String, i64> = HashMap::new();
-        for a in read_csv(&dir.join("allocations.csv"))? {
-            let (from, to) = (a["from"].as_str(), a["to"].as_str());
+    /// Recipients, registered by their offices in signed batches (`POST /api/v1/recipients`),
+    /// their personal data sealed. A batch ends at the batch limit or where the office changes.
+    /// Returns how many were registered.
+    pub fn register(&mut self, conn: &mut DbConn, dir: &ScenarioDir) -> AppResult<usize> {
+        let mut rows = CsvRows::open(&dir.path.join("recipients.csv"))?;
+        let mut batch: Vec<Value> = Vec::with_capacity(BATCH_MAX);
+        let mut office = String::new();
+        let mut registered = 0;
+        loop {
+            let row = rows.next()?;
+            let next_office = row.as_ref().map(|r| r.get("office"));
+            if !batch.is_empty() && (next_office != Some(&office) || batch.len() == BATCH_MAX) {
+                let list = std::mem::take(&mut batch);
+                registered += list.len();
+                self.key_of(&office)?;
+                let keys = &self.keys;
+                submit(
+                    conn,
+                    &self.org_keys[&office],
+                    "POST /api/v1/recipients",
+                    json!({ "recipients": list }),
+                    |c, v, now| recipients::register(c, keys, v, now),
+                )?;
+            }
+            let Some(r) = row else { break };
+            if office != r.get("office") {
+                office = r.get("office").to_string();
+            }
+            let mut item = json!({
+                "name": r.get("name"), "id_number": r.get("id_number"),
+                "bank_account": r.get("bank_account"), "bank_name": r.get("bank_name"),
+                "status": r.get("status"), "status_date": r.opt("status_date"),
+            });
+            if let Some(e) = r.opt("entitlement") {
+                item["entitlement"] = json!(e);
+            }
+            batch.push(item);
+        }
+        Ok(registered)
+    }
+
+    /// The budget and the allocations down the tree; each org draws on what it received.
+    /// Returns how many entries it appended.
+    pub fn allocate(&mut self, conn: &mut DbConn, dir: &ScenarioDir) -> AppResult<usize> {
+        let program = dir.program().to_string();
+        let mut rows = CsvRows::open(&dir.path.join("allocations.csv"))?;
+        let mut appended = 0;
+        while let Some(a) = rows.next()? {
+            let (from, to) = (a.get("from").to_string(), a.get("to").to_string());
             let kind = if from.is_empty() {
                 EntryKind::Budget
             } else {
@@ -312,184 +502,191 @@ impl Loader {
             let body = EntryBody::new(
                 kind,
                 &program,
-                &a["period"],
-                &amount(&a["amount"])?,
-                &a["reference"],
-                &a["value_date"],
+                a.get("period"),
+                &amount(a.get("amount"))?,
+                a.get("reference"),
+                a.get("value_date"),
             )
-            .memo(&a["memo"])
-            .to(to);
+            .memo(a.get("memo"))
+            .to(&to);
             let (author, body) = if from.is_empty() {
-                (to, body)
+                (to.clone(), body)
             } else {
-                let source = *received
-                    .get(from)
-                    .ok_or_else(|| AppError::internal(format!("{from} has received nothing")))?;
-                (from, body.from(from).source(source))
+                let source = self.received(conn, &program, &from)?;
+                (from.clone(), body.from(&from).source(source))
             };
-            let out = append_as(conn, self.key_of(author)?, vec![body])?;
-            received.insert(to.to_string(), out.first_seq);
+            let key = self.key_of(&author)?;
+            let out = append_as(conn, key, &[body])?;
+            self.received.insert((program.clone(), to), out.first_seq);
+            appended += 1;
         }
+        Ok(appended)
+    }
 
-        // The payroll, in signed batches per office.
-        let mut payroll: BTreeMap<String, Vec<EntryBody>> = BTreeMap::new();
-        let mut payroll_files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| AppError::internal(format!("{}: {e}", dir.display())))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("payroll-") && n.ends_with(".csv"))
-            })
-            .collect();
-        payroll_files.sort();
-        for file in payroll_files {
-            for row in read_csv(&file)? {
-                let office = row["office"].clone();
-                let source = *received
-                    .get(&office)
-                    .ok_or_else(|| AppError::internal(format!("{office} has no allocation")))?;
-                let date = row
-                    .get("value_date")
-                    .filter(|d| !d.is_empty())
-                    .unwrap_or(&scenario.pay_date);
-                let body = EntryBody::new(
+    /// The payroll (`payroll-*.csv`), in signed batches per office, each drawing on what the
+    /// office received. A batch ends at the batch limit or where the office changes. Returns
+    /// how many disbursements it appended.
+    pub fn disburse(&mut self, conn: &mut DbConn, dir: &ScenarioDir) -> AppResult<usize> {
+        let program = dir.program().to_string();
+        let (period, pay_date) = (dir.file.period.clone(), dir.file.pay_date.clone());
+        let mut appended = 0;
+        for file in dir.payroll_files()? {
+            let mut rows = CsvRows::open(&file)?;
+            let mut batch: Vec<EntryBody> = Vec::with_capacity(BATCH_MAX);
+            let (mut office, mut source) = (String::new(), 0);
+            loop {
+                let row = rows.next()?;
+                let next_office = row.as_ref().map(|r| r.get("office"));
+                if !batch.is_empty() && (next_office != Some(&office) || batch.len() == BATCH_MAX) {
+                    appended += batch.len();
+                    let key = self.key_of(&office)?;
+                    append_as(conn, key, &batch)?;
+                    batch.clear();
+                }
+                let Some(row) = row else { break };
+                if office != row.get("office") {
+                    office = row.get("office").to_string();
+                    source = self.received(conn, &program, &office)?;
+                }
+                let date = row.opt("value_date").unwrap_or(&pay_date).to_string();
+                let (amount_text, reference, memo) = (
+                    amount(row.get("amount"))?,
+                    row.get("reference").to_string(),
+                    row.get("memo").to_string(),
+                );
+                let pseudonym = self.id_pseudonym(row.get("id_number"))?;
+                batch.push(
+                    EntryBody::new(
+                        EntryKind::Disbursement,
+                        &program,
+                        &period,
+                        &amount_text,
+                        &reference,
+                        &date,
+                    )
+                    .from(&office)
+                    .source(source)
+                    .recipient(&pseudonym)
+                    .memo(&memo),
+                );
+            }
+        }
+        Ok(appended)
+    }
+
+    /// Corrections (reverse the mistaken payment, pay the right amount) and the registry news
+    /// that arrives after the money went out (a death reported late). Returns the entries
+    /// appended.
+    pub fn correct(&mut self, conn: &mut DbConn, dir: &ScenarioDir) -> AppResult<usize> {
+        let program = dir.program().to_string();
+        let period = dir.file.period.clone();
+        let date = dir
+            .file
+            .correction_date
+            .clone()
+            .unwrap_or_else(|| dir.file.pay_date.clone());
+        let mut appended = 0;
+        if let Some(mut rows) = CsvRows::open_if_present(&dir.path.join("corrections.csv"))? {
+            while let Some(c) = rows.next()? {
+                let office = c.get("office").to_string();
+                let wrong = c.get("reverse_reference").to_string();
+                let (seq, amount_minor) = paid(conn, &program, &wrong)?;
+                let reversal = EntryBody::new(
+                    EntryKind::Reversal,
+                    &program,
+                    &period,
+                    &format_minor(amount_minor, 2),
+                    &format!("{wrong}-REV"),
+                    &date,
+                )
+                .source(seq)
+                .memo("更正：金额录入错误");
+                let repay = EntryBody::new(
                     EntryKind::Disbursement,
                     &program,
-                    &scenario.period,
-                    &amount(&row["amount"])?,
-                    &row["reference"],
-                    date,
+                    &period,
+                    &amount(c.get("amount"))?,
+                    c.get("reference"),
+                    &date,
                 )
                 .from(&office)
-                .source(source)
-                .recipient(&self.id_pseudonym(&row["id_number"])?)
-                .memo(&row["memo"]);
-                payroll.entry(office).or_default().push(body);
+                .source(self.received(conn, &program, &office)?)
+                .recipient(&self.id_pseudonym(c.get("id_number"))?)
+                .memo(c.get("memo"));
+                let key = self.key_of(&office)?;
+                append_as(conn, key, &[reversal])?;
+                let key = self.key_of(&office)?;
+                append_as(conn, key, &[repay])?;
+                appended += 2;
             }
         }
-        let mut paid: HashMap<String, (i64, String)> = HashMap::new();
-        for (office, bodies) in payroll {
-            for chunk in bodies.chunks(BATCH_MAX) {
-                let amounts: HashMap<String, String> = chunk
-                    .iter()
-                    .map(|b| (b.reference.clone(), b.amount.clone()))
-                    .collect();
-                for e in append_as(conn, self.key_of(&office)?, chunk.to_vec())?.entries {
-                    let a = amounts[&e.reference].clone();
-                    paid.insert(e.reference, (e.seq, a));
+        if let Some(mut rows) = CsvRows::open_if_present(&dir.path.join("status-updates.csv"))? {
+            while let Some(u) = rows.next()? {
+                let pseudonym = self.id_pseudonym(u.get("id_number"))?;
+                let path = format!("POST /api/v1/recipients/{pseudonym}/status");
+                let payload =
+                    json!({"status": u.get("status"), "status_date": u.get("status_date")});
+                let office = u.get("office").to_string();
+                submit(conn, self.key_of(&office)?, &path, payload, |c, v, now| {
+                    recipients::set_status(c, v, &pseudonym, now)
+                })?;
+            }
+        }
+        Ok(appended)
+    }
+
+    /// The bank statements, each uploaded by the office it is named after (`statements/`), as
+    /// `POST /api/v1/statements` would import it. `progress` gets each file's bytes read.
+    /// Returns how many files it imported.
+    pub fn import(
+        &mut self,
+        conn: &mut DbConn,
+        dir: &ScenarioDir,
+        progress: &mut dyn FnMut(u64),
+    ) -> AppResult<usize> {
+        let accounts = match CsvRows::open_if_present(&dir.path.join("accounts.csv"))? {
+            Some(mut rows) => {
+                let mut map = HashMap::new();
+                while let Some(a) = rows.next()? {
+                    map.insert(a.get("org").to_string(), a.get("account").to_string());
                 }
+                map
             }
-        }
-
-        // Corrections: reverse the mistaken payment, pay the right amount.
-        let corrections = dir.join("corrections.csv");
-        let correction_date = scenario
-            .correction_date
-            .as_deref()
-            .unwrap_or(&scenario.pay_date);
-        for c in read_csv_if_present(&corrections)? {
-            let office = c["office"].as_str();
-            let (seq, wrong_amount) = paid
-                .get(&c["reverse_reference"])
-                .cloned()
-                .ok_or_else(|| AppError::internal("correction of an unknown payment"))?;
-            let reversal = EntryBody::new(
-                EntryKind::Reversal,
-                &program,
-                &scenario.period,
-                &wrong_amount,
-                &format!("{}-REV", c["reverse_reference"]),
-                correction_date,
-            )
-            .source(seq)
-            .memo("更正：金额录入错误");
-            append_as(conn, self.key_of(office)?, vec![reversal])?;
-            let repay = EntryBody::new(
-                EntryKind::Disbursement,
-                &program,
-                &scenario.period,
-                &amount(&c["amount"])?,
-                &c["reference"],
-                correction_date,
-            )
-            .from(office)
-            .source(received[office])
-            .recipient(&self.id_pseudonym(&c["id_number"])?)
-            .memo(&c["memo"]);
-            append_as(conn, self.key_of(office)?, vec![repay])?;
-        }
-
-        // Registry news that arrives after the money went out (a death reported late).
-        for u in read_csv_if_present(&dir.join("status-updates.csv"))? {
-            let pseudonym = self.id_pseudonym(&u["id_number"])?;
-            let path = format!("POST /api/v1/recipients/{pseudonym}/status");
-            submit(
-                conn,
-                self.key_of(&u["office"])?,
-                &path,
-                json!({"status": u["status"], "status_date": u["status_date"]}),
-                |c, v, now| recipients::set_status(c, v, &pseudonym, now),
-            )?;
-        }
-
-        // The offices' program accounts and their bank statements.
-        let mut account_of: HashMap<String, String> = HashMap::new();
-        for a in read_csv_if_present(&dir.join("accounts.csv"))? {
-            let office = a["org"].clone();
-            submit(
-                conn,
-                self.key_of(&office)?,
-                crate::statements::accounts::ACCOUNTS_PURPOSE,
-                json!({"org": office, "account": a["account"], "currency": a["currency"], "label": a["label"]}),
-                crate::statements::accounts::register,
-            )?;
-            account_of.insert(office, a["account"].clone());
-        }
-        let statements_dir = dir.join("statements");
-        let mut statements: Vec<PathBuf> = match std::fs::read_dir(&statements_dir) {
-            Ok(list) => list
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x != "md"))
-                .collect(),
-            Err(_) => Vec::new(),
+            None => HashMap::new(),
         };
-        // Each office's main statement before a later, overlapping one.
-        statements.sort_by_key(|p| {
-            let name = p
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            (name.contains("late"), name)
-        });
-        for path in statements {
-            let name = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
+        let files = dir.statement_files()?;
+        for path in &files {
+            let name = file_name(path);
             let office = name.split('.').next().unwrap_or_default().to_string();
+            self.key_of(&office)?;
             crate::statements::import::import_local(
                 conn,
                 &self.keys,
                 &self.files,
-                self.key_of(&office)?,
+                &self.org_keys[&office],
                 crate::statements::import::LocalFile {
-                    path: &path,
+                    path,
                     format: "auto",
-                    account: account_of.get(&office).map(String::as_str),
+                    account: accounts.get(&office).map(String::as_str),
                 },
-                &mut |_| {},
+                progress,
             )?;
         }
+        Ok(files.len())
+    }
 
-        // Complaints, as the recipients would file them: dated (`filed_on`, else two weeks after
-        // pay day) so that a report as of a given day sees the same complaints whenever run.
-        let pay_date = crate::domain::parse_date(&scenario.pay_date)
+    /// Complaints, as the recipients would file them: dated (`filed_on`, else two weeks after
+    /// pay day) so that a report as of a given day sees the same complaints whenever run.
+    /// Returns how many were filed.
+    pub fn complaints(&mut self, conn: &mut DbConn, dir: &ScenarioDir) -> AppResult<usize> {
+        let pay_date = crate::domain::parse_date(&dir.file.pay_date)
             .ok_or_else(|| AppError::internal("scenario pay_date is not a date"))?;
-        for c in read_csv_if_present(&dir.join("complaints.csv"))? {
-            let filed_on = match c.get("filed_on").filter(|d| !d.is_empty()) {
+        let Some(mut rows) = CsvRows::open_if_present(&dir.path.join("complaints.csv"))? else {
+            return Ok(0);
+        };
+        let mut filed = 0;
+        while let Some(c) = rows.next()? {
+            let filed_on = match c.opt("filed_on") {
                 Some(d) => crate::domain::parse_date(d)
                     .ok_or_else(|| AppError::internal(format!("complaint filed_on {d}")))?,
                 None => pay_date + chrono::Days::new(14),
@@ -500,22 +697,28 @@ impl Loader {
                 .and_utc()
                 .timestamp_micros();
             let req = crate::reconcile::complaints::ComplaintRequest {
-                program: program.clone(),
-                reference: c["reference"].clone(),
-                id_number: c["id_number"].clone(),
-                kind: c["kind"].clone(),
-                amount_received: c.get("amount_received").filter(|a| !a.is_empty()).cloned(),
+                program: dir.program().to_string(),
+                reference: c.get("reference").to_string(),
+                id_number: c.get("id_number").to_string(),
+                kind: c.get("kind").to_string(),
+                amount_received: c.opt("amount_received").map(str::to_string),
             };
             crate::reconcile::complaints::file(conn, &self.keys, &req, "demo", filed_at)?;
+            filed += 1;
         }
-        Ok(org_rows.len())
+        Ok(filed)
     }
 }
 
-fn read_csv_if_present(path: &Path) -> AppResult<Vec<HashMap<String, String>>> {
-    if path.exists() {
-        read_csv(path)
-    } else {
-        Ok(Vec::new())
-    }
+/// The seq and amount of the payment `reference` in `program`.
+fn paid(conn: &mut DbConn, program: &str, reference: &str) -> AppResult<(i64, i64)> {
+    use fundtrail_schema::schema::{ledger_entries as le, programs as pr};
+    le::table
+        .inner_join(pr::table)
+        .filter(pr::code.eq(program))
+        .filter(le::reference.eq(reference))
+        .select((le::seq, le::amount_minor))
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::internal(format!("correction of an unknown payment {reference}")))
 }

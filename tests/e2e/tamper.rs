@@ -34,6 +34,31 @@ struct IntValue {
 
 fn verify_fails_at(t: &Tree, seq: i64, what: &str) {
     let report = t.app.verify_db();
+    // The direct database path and the paged path (what a server's export goes through) must
+    // say the same about every tampered database.
+    let mut conn = t.app.conn();
+    let paged = fundtrail::ledger::verify::verify(
+        &mut fundtrail::ledger::verify::DbCopy::through_pages(&mut conn),
+        &mut |_| {},
+    )
+    .expect("verification ran");
+    assert_eq!(
+        (
+            &report.failure,
+            report.entries_checked,
+            report.batches_checked,
+            report.head_seq,
+            &report.head_hash
+        ),
+        (
+            &paged.failure,
+            paged.entries_checked,
+            paged.batches_checked,
+            paged.head_seq,
+            &paged.head_hash
+        ),
+        "{what}: the database and paged paths disagree"
+    );
     let failure = report
         .failure
         .unwrap_or_else(|| panic!("{what}: verify passed a tampered ledger"));

@@ -309,24 +309,13 @@ pub(crate) fn load_funds(
     Ok(())
 }
 
-// Multi-row INSERT is backend-specific in diesel (MultiBackend has no batch insert), so these
-// two statements go to the concrete connection. (Measured: cached single-row inserts through
-// the MultiConnection are ~20% slower than 1000-row statements.)
 pub(crate) fn insert_entries(conn: &mut DbConn, rows: &[LedgerEntryRow]) -> AppResult<()> {
-    match conn {
-        DbConn::Sqlite(c) => diesel::insert_into(ledger_entries::table)
-            .values(rows)
-            .execute(c)?,
-    };
+    crate::db::insert_rows!(conn, ledger_entries::table, rows);
     Ok(())
 }
 
 pub(crate) fn insert_funds(conn: &mut DbConn, rows: &[LedgerFundsRow]) -> AppResult<()> {
-    match conn {
-        DbConn::Sqlite(c) => diesel::insert_into(ledger_funds::table)
-            .values(rows)
-            .execute(c)?,
-    };
+    crate::db::insert_rows!(conn, ledger_funds::table, rows);
     Ok(())
 }
 

@@ -14,7 +14,6 @@ use crate::canonical::write_string;
 use crate::crypto::sha256;
 use crate::domain::EntryKind;
 use serde::{Deserialize, Serialize};
-use std::fmt::Write as _;
 use utoipa::ToSchema;
 
 /// The purpose string of a ledger batch's signature.
@@ -139,6 +138,42 @@ pub struct ChainFields<'a> {
     pub prev_hash: &'a [u8; 32],
 }
 
+/// A body's fields, borrowed: what the canonical writers read, whether the body was parsed
+/// from a request, rebuilt from a stored row or read from an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyRef<'a> {
+    pub kind: EntryKind,
+    pub program: &'a str,
+    pub period: &'a str,
+    pub source: Option<i64>,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub recipient: Option<&'a str>,
+    pub amount: &'a str,
+    pub reference: &'a str,
+    pub memo: &'a str,
+    pub value_date: &'a str,
+}
+
+impl EntryBody {
+    /// The body's fields, borrowed.
+    pub fn borrowed(&self) -> BodyRef<'_> {
+        BodyRef {
+            kind: self.kind,
+            program: &self.program,
+            period: &self.period,
+            source: self.source,
+            from: self.from.as_deref(),
+            to: self.to.as_deref(),
+            recipient: self.recipient.as_deref(),
+            amount: &self.amount,
+            reference: &self.reference,
+            memo: &self.memo,
+            value_date: &self.value_date,
+        }
+    }
+}
+
 fn opt_string(out: &mut String, v: Option<&str>) {
     match v {
         Some(s) => write_string(out, s),
@@ -146,9 +181,28 @@ fn opt_string(out: &mut String, v: Option<&str>) {
     }
 }
 
+/// Appends `n` in plain decimal (as `{n}` formats it), without going through `fmt`.
+pub fn push_int(out: &mut String, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).expect("digits are ASCII"));
+}
+
 fn opt_int(out: &mut String, v: Option<i64>) {
     match v {
-        Some(n) => write!(out, "{n}").expect("writing to a String cannot fail"),
+        Some(n) => push_int(out, n),
         None => out.push_str("null"),
     }
 }
@@ -156,10 +210,9 @@ fn opt_int(out: &mut String, v: Option<i64>) {
 /// Writes `"key":` pairs of the body in RFC 8785 key order, with `extra` merged in order.
 /// Keys are ASCII, so UTF-16 order is byte order; the test below checks against the
 /// generic encoder.
-fn write_sorted(out: &mut String, body: &EntryBody, chain: Option<&ChainFields<'_>>) {
-    out.push('{');
-    out.push_str("\"amount\":");
-    write_string(out, &body.amount);
+fn write_sorted(out: &mut String, body: &BodyRef<'_>, chain: Option<&ChainFields<'_>>) {
+    out.push_str("{\"amount\":");
+    write_string(out, body.amount);
     if let Some(c) = chain {
         out.push_str(",\"author\":");
         write_string(out, c.author);
@@ -167,51 +220,64 @@ fn write_sorted(out: &mut String, body: &EntryBody, chain: Option<&ChainFields<'
         write_string(out, c.batch);
     }
     out.push_str(",\"from\":");
-    opt_string(out, body.from.as_deref());
-    out.push_str(",\"kind\":");
-    write_string(out, body.kind.as_str());
-    out.push_str(",\"memo\":");
-    write_string(out, &body.memo);
+    opt_string(out, body.from);
+    out.push_str(",\"kind\":\"");
+    out.push_str(body.kind.as_str());
+    out.push_str("\",\"memo\":");
+    write_string(out, body.memo);
     out.push_str(",\"period\":");
-    write_string(out, &body.period);
+    write_string(out, body.period);
     if let Some(c) = chain {
+        let mut hex_digits = [0u8; 64];
+        hex::encode_to_slice(c.prev_hash, &mut hex_digits).expect("twice the length");
         out.push_str(",\"prev_hash\":\"");
-        out.push_str(&hex::encode(c.prev_hash));
+        out.push_str(std::str::from_utf8(&hex_digits).expect("hex is ASCII"));
         out.push('"');
     }
     out.push_str(",\"program\":");
-    write_string(out, &body.program);
+    write_string(out, body.program);
     out.push_str(",\"recipient\":");
-    opt_string(out, body.recipient.as_deref());
+    opt_string(out, body.recipient);
     if let Some(c) = chain {
         out.push_str(",\"recorded_at\":");
         write_string(out, c.recorded_at);
     }
     out.push_str(",\"reference\":");
-    write_string(out, &body.reference);
+    write_string(out, body.reference);
     if let Some(c) = chain {
-        write!(out, ",\"seq\":{}", c.seq).expect("writing to a String cannot fail");
+        out.push_str(",\"seq\":");
+        push_int(out, c.seq);
     }
     out.push_str(",\"source\":");
     opt_int(out, body.source);
     out.push_str(",\"to\":");
-    opt_string(out, body.to.as_deref());
+    opt_string(out, body.to);
     out.push_str(",\"value_date\":");
-    write_string(out, &body.value_date);
+    write_string(out, body.value_date);
     out.push('}');
+}
+
+/// Appends the canonical JSON of a body (what goes into the signed payload) to `out`.
+pub fn write_body_canonical(out: &mut String, body: &BodyRef<'_>) {
+    write_sorted(out, body, None);
+}
+
+/// Appends the canonical JSON of a chained entry (what its hash covers) to `out`.
+pub fn write_entry_canonical(out: &mut String, body: &BodyRef<'_>, chain: &ChainFields<'_>) {
+    write_sorted(out, body, Some(chain));
 }
 
 /// The canonical JSON of a body: what goes into the signed payload.
 pub fn body_canonical(body: &EntryBody) -> String {
     let mut out = String::with_capacity(320);
-    write_sorted(&mut out, body, None);
+    write_sorted(&mut out, &body.borrowed(), None);
     out
 }
 
 /// The canonical JSON of a chained entry: what its hash covers.
 pub fn entry_canonical(body: &EntryBody, chain: &ChainFields<'_>) -> String {
     let mut out = String::with_capacity(480);
-    write_sorted(&mut out, body, Some(chain));
+    write_sorted(&mut out, &body.borrowed(), Some(chain));
     out
 }
 
@@ -227,7 +293,7 @@ pub fn batch_payload_canonical<'a>(bodies: impl IntoIterator<Item = &'a EntryBod
         if i > 0 {
             out.push(',');
         }
-        write_sorted(&mut out, body, None);
+        write_sorted(&mut out, &body.borrowed(), None);
     }
     out.push_str("]}");
     out
@@ -361,6 +427,29 @@ mod tests {
             batch_payload_canonical([&b, &none]),
             to_canonical_string(&payload).unwrap()
         );
+    }
+
+    #[test]
+    fn a_payload_fed_body_by_body_hashes_as_the_whole() {
+        // Verification hashes a batch's payload incrementally: `{"entries":[` + body + `,` +
+        // body … + `]}`; it must be the digest of `batch_payload_canonical`.
+        let b = body();
+        let mut other = b.clone();
+        other.memo = String::new();
+        other.source = None;
+        for bodies in [vec![&b], vec![&b, &other, &b]] {
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            for (i, body) in bodies.iter().enumerate() {
+                let mut part = String::from(if i == 0 { "{\"entries\":[" } else { "," });
+                write_body_canonical(&mut part, &body.borrowed());
+                ctx.update(part.as_bytes());
+            }
+            ctx.update(b"]}");
+            assert_eq!(
+                ctx.finish().as_ref(),
+                sha256(batch_payload_canonical(bodies.iter().copied()).as_bytes())
+            );
+        }
     }
 
     #[test]

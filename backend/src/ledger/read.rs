@@ -226,7 +226,11 @@ fn load_submissions(
         .collect())
 }
 
-fn submission_view(dir: &Directory, s: SubmissionRow, manifest: Option<String>) -> SubmissionView {
+pub(crate) fn submission_view(
+    dir: &Directory,
+    s: SubmissionRow,
+    manifest: Option<String>,
+) -> SubmissionView {
     SubmissionView {
         manifest,
         nonce: s.nonce,

@@ -7,9 +7,10 @@
 //! recomputed from scratch.
 
 use super::read::{Directory, EntryFilter, EntryPage};
-use super::rules::{check_authority, check_shape, Facts, FundsState, OrgFacts};
+use super::rules::check_shape_of;
+use super::rules::{check_authority, Facts, FundsState, OrgFacts};
 use super::{
-    batch_payload_canonical, entry_hash, ChainFields, EntryBody, EntryView, SubmissionView,
+    write_body_canonical, write_entry_canonical, BodyRef, ChainFields, EntryView, SubmissionView,
     ENTRIES_PURPOSE, GENESIS_HASH, STATEMENTS_PURPOSE,
 };
 use crate::crypto::{self, sha256};
@@ -21,6 +22,7 @@ use crate::signing::signing_message;
 use diesel::prelude::*;
 use fundtrail_schema::rows::OrgKeyRow;
 use fundtrail_schema::schema::org_keys;
+use ring::digest;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use utoipa::ToSchema;
@@ -52,17 +54,38 @@ pub trait LedgerCopy {
     fn reference(&mut self) -> AppResult<Reference>;
     /// Entries with seq > `after`, in order, with their submissions.
     fn page(&mut self, after: i64) -> AppResult<EntryPage>;
+    /// The database behind the copy and its directory (as loaded by `reference`), if the
+    /// copy is one: verification then reads the stored columns directly instead of pages of
+    /// views, with the same checks and the same reports.
+    fn database(&mut self) -> Option<(&mut DbConn, &Directory)> {
+        None
+    }
 }
 
 /// A database file (or any connection).
 pub struct DbCopy<'a> {
     pub conn: &'a mut DbConn,
     dir: Option<Directory>,
+    /// Verify through `page` like any other copy (to compare the two paths in tests).
+    pages_only: bool,
 }
 
 impl<'a> DbCopy<'a> {
     pub fn new(conn: &'a mut DbConn) -> DbCopy<'a> {
-        DbCopy { conn, dir: None }
+        DbCopy {
+            conn,
+            dir: None,
+            pages_only: false,
+        }
+    }
+
+    /// A copy that verification reads through [`LedgerCopy::page`], as it reads a server's
+    /// export: the reference path the direct database path must agree with.
+    pub fn through_pages(conn: &'a mut DbConn) -> DbCopy<'a> {
+        DbCopy {
+            pages_only: true,
+            ..DbCopy::new(conn)
+        }
     }
 }
 
@@ -123,6 +146,13 @@ impl LedgerCopy for DbCopy<'_> {
         };
         super::read::list(self.conn, self.dir.as_ref().expect("loaded above"), &filter)
     }
+
+    fn database(&mut self) -> Option<(&mut DbConn, &Directory)> {
+        if self.pages_only {
+            return None;
+        }
+        self.dir.as_ref().map(|d| (&mut *self.conn, d))
+    }
 }
 
 /// Where and why the chain first fails.
@@ -148,6 +178,55 @@ impl VerifyReport {
     }
 }
 
+/// One entry as the verifier reads it, borrowed from a page of views or from a chunk of
+/// stored rows, with what the database reader already worked out.
+struct EntryIn<'a> {
+    seq: i64,
+    body: BodyRef<'a>,
+    author: &'a str,
+    batch: &'a str,
+    recorded_at: &'a str,
+    /// The stored `prev_hash` and `hash` as bytes (None if they are not 32 bytes).
+    prev_hash: Option<[u8; 32]>,
+    hash: Option<[u8; 32]>,
+    /// (the previous hash assumed, the hash of the canonical entry chained to it), computed
+    /// ahead by the database reader; used only if the assumption holds.
+    recomputed: Option<([u8; 32], [u8; 32])>,
+    /// `recorded_at` parsed (as `parse_time` does, `i64::MIN` if it does not parse).
+    time: Option<Micros>,
+    /// (amount, minor units) where `amount` is known to be that amount's canonical text.
+    amount_minor: Option<(i64, u32)>,
+}
+
+impl<'a> EntryIn<'a> {
+    fn of_view(e: &'a EntryView) -> EntryIn<'a> {
+        EntryIn {
+            seq: e.seq,
+            body: BodyRef {
+                kind: e.kind,
+                program: &e.program,
+                period: &e.period,
+                source: e.source,
+                from: e.from.as_deref(),
+                to: e.to.as_deref(),
+                recipient: e.recipient.as_deref(),
+                amount: &e.amount,
+                reference: &e.reference,
+                memo: &e.memo,
+                value_date: &e.value_date,
+            },
+            author: &e.author,
+            batch: &e.batch,
+            recorded_at: &e.recorded_at,
+            prev_hash: hash_bytes(&e.prev_hash),
+            hash: hash_bytes(&e.hash),
+            recomputed: None,
+            time: None,
+            amount_minor: None,
+        }
+    }
+}
+
 struct Batch {
     nonce: String,
     first_seq: i64,
@@ -155,13 +234,48 @@ struct Batch {
     author: String,
     recorded_at: Micros,
     /// Bank facts (confirmations, returns) from a statement upload, signed through the upload's
-    /// manifest; otherwise a ledger batch whose signed payload is rebuilt from `bodies`.
+    /// manifest; otherwise a ledger batch whose signed payload is rebuilt from its bodies.
     bank_facts: bool,
-    bodies: Vec<EntryBody>,
+    /// SHA-256 of the payload `{"entries":[…` rebuilt so far (ledger batches only): the
+    /// bytes of [`super::batch_payload_canonical`], fed body by body.
+    payload: Option<digest::Context>,
+}
+
+/// Programs and orgs of the reference, by code, with the last code looked up remembered
+/// (entries come in long runs of one program and one author).
+struct Lookup {
+    index: HashMap<String, usize>,
+    last: (String, Option<usize>),
+}
+
+impl Lookup {
+    fn new(codes: impl Iterator<Item = String>) -> Lookup {
+        let index: HashMap<String, usize> = codes.enumerate().map(|(i, c)| (c, i)).collect();
+        let empty = index.get("").copied();
+        Lookup {
+            index,
+            last: (String::new(), empty),
+        }
+    }
+
+    fn get(&mut self, code: &str) -> Option<usize> {
+        if self.last.0 != code {
+            self.last.0.clear();
+            self.last.0.push_str(code);
+            self.last.1 = self.index.get(code).copied();
+        }
+        self.last.1
+    }
 }
 
 struct Verifier {
     reference: Reference,
+    /// (owner code, minor units) of each program, indexed through `program_ix`.
+    programs: Vec<(String, u32)>,
+    program_ix: Lookup,
+    orgs: Vec<OrgFacts>,
+    author_ix: Lookup,
+    to_ix: Lookup,
     state: FundsState,
     expected_seq: i64,
     prev_hash: [u8; 32],
@@ -173,6 +287,10 @@ struct Verifier {
     batches_checked: i64,
     /// The last `recorded_at` text and its value.
     last_time: (String, Micros),
+    /// The last period text and what it parses to.
+    last_period: (String, Option<Period>),
+    /// Reused for canonical bytes.
+    scratch: String,
 }
 
 /// A stored hash's 64 hex digits as bytes (None if they are not).
@@ -182,14 +300,60 @@ fn hash_bytes(hex_text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// Records a failure at `seq` unless an earlier (or equal) seq already failed.
+fn fail_at(failure: &mut Option<Failure>, seq: i64, reason: String) {
+    if failure.as_ref().is_none_or(|f| seq < f.seq) {
+        *failure = Some(Failure { seq, reason });
+    }
+}
+
 impl Verifier {
-    fn fail(&mut self, seq: i64, reason: String) {
-        if self.failure.as_ref().is_none_or(|f| seq < f.seq) {
-            self.failure = Some(Failure { seq, reason });
+    fn new(reference: Reference, funds_capacity: usize) -> Verifier {
+        let programs_sorted: Vec<(&String, &(String, u32))> = reference.programs.iter().collect();
+        let programs = programs_sorted.iter().map(|(_, v)| (*v).clone()).collect();
+        let program_ix = Lookup::new(programs_sorted.iter().map(|(c, _)| (*c).clone()));
+        let orgs_listed: Vec<(&String, &OrgFacts)> = reference.orgs.iter().collect();
+        let orgs = orgs_listed.iter().map(|(_, f)| (*f).clone()).collect();
+        let org_codes = || orgs_listed.iter().map(|(c, _)| (*c).clone());
+        let author_ix = Lookup::new(org_codes());
+        let to_ix = Lookup::new(org_codes());
+        Verifier {
+            programs,
+            program_ix,
+            orgs,
+            author_ix,
+            to_ix,
+            reference,
+            state: FundsState::untracked(funds_capacity),
+            expected_seq: 1,
+            prev_hash: GENESIS_HASH,
+            prev_time: i64::MIN,
+            submissions: HashMap::new(),
+            batch: None,
+            seen_batches: HashSet::new(),
+            failure: None,
+            batches_checked: 0,
+            last_time: (String::new(), i64::MIN),
+            last_period: (String::new(), None),
+            scratch: String::with_capacity(1024),
         }
     }
 
-    fn entry(&mut self, e: &EntryView) {
+    fn fail(&mut self, seq: i64, reason: String) {
+        fail_at(&mut self.failure, seq, reason);
+    }
+
+    /// Whether reading further can change the report: not once a failure is known and its
+    /// batch is closed, as later entries cannot fail earlier.
+    fn settled(&self) -> bool {
+        self.failure.is_some()
+            && self
+                .batch
+                .as_ref()
+                .is_none_or(|b| b.first_seq > self.failure.as_ref().map(|f| f.seq).unwrap_or(0))
+    }
+
+    fn entry(&mut self, e: &EntryIn<'_>) {
         let seq = e.seq;
         if seq != self.expected_seq {
             return self.fail(
@@ -201,81 +365,116 @@ impl Verifier {
             );
         }
         self.expected_seq += 1;
-        if hash_bytes(&e.prev_hash) != Some(self.prev_hash) {
+        if e.prev_hash != Some(self.prev_hash) {
             self.fail(
                 seq,
                 "prev_hash does not equal the previous entry's hash (the chain is broken here)"
                     .into(),
             );
         }
-        let body = e.body();
-        let recomputed = entry_hash(
-            &body,
-            &ChainFields {
-                seq,
-                author: &e.author,
-                batch: &e.batch,
-                recorded_at: &e.recorded_at,
-                prev_hash: &self.prev_hash,
-            },
-        );
-        let stored = hash_bytes(&e.hash);
-        if stored != Some(recomputed) {
+        let recomputed = match e.recomputed {
+            Some((assumed, hash)) if assumed == self.prev_hash => hash,
+            _ => {
+                self.scratch.clear();
+                write_entry_canonical(
+                    &mut self.scratch,
+                    &e.body,
+                    &ChainFields {
+                        seq,
+                        author: e.author,
+                        batch: e.batch,
+                        recorded_at: e.recorded_at,
+                        prev_hash: &self.prev_hash,
+                    },
+                );
+                sha256(self.scratch.as_bytes())
+            }
+        };
+        if e.hash != Some(recomputed) {
             self.fail(
                 seq,
                 "the stored hash does not match the entry's content (altered entry)".into(),
             );
         }
         // Continue the chain from the stored hash, so one altered entry is reported once.
-        self.prev_hash = stored.unwrap_or(recomputed);
-        // Entries of a batch share their time: parse each new one once.
-        if self.last_time.0 != e.recorded_at {
-            self.last_time = (
-                e.recorded_at.clone(),
-                parse_time(&e.recorded_at).unwrap_or(i64::MIN),
-            );
-        }
-        let recorded_at = self.last_time.1;
+        self.prev_hash = e.hash.unwrap_or(recomputed);
+        let recorded_at = match e.time {
+            Some(t) => t,
+            None => {
+                // Entries of a batch share their time: parse each new one once.
+                if self.last_time.0 != e.recorded_at {
+                    self.last_time.0.clear();
+                    self.last_time.0.push_str(e.recorded_at);
+                    self.last_time.1 = parse_time(e.recorded_at).unwrap_or(i64::MIN);
+                }
+                self.last_time.1
+            }
+        };
         if recorded_at < self.prev_time {
             self.fail(seq, "recorded_at goes back in time".into());
         }
         self.prev_time = recorded_at;
 
         // Rules.
-        let Some((owner, minor_units)) = self.reference.programs.get(&e.program).cloned() else {
-            return self.fail(seq, format!("program {} is unknown", e.program));
+        let Some(program) = self.program_ix.get(e.body.program) else {
+            return self.fail(seq, format!("program {} is unknown", e.body.program));
         };
-        let amount_minor = match parse_amount(&e.amount, minor_units) {
-            Ok(a) => a,
-            Err(err) => return self.fail(seq, format!("amount: {err}")),
+        let (owner, minor_units) = &self.programs[program];
+        let minor_units = *minor_units;
+        let amount_minor = match e.amount_minor {
+            Some((amount, units)) if units == minor_units => amount,
+            _ => match parse_amount(e.body.amount, minor_units) {
+                Ok(a) => a,
+                Err(err) => return fail_at(&mut self.failure, seq, format!("amount: {err}")),
+            },
         };
-        let Ok(period) = e.period.parse::<Period>() else {
-            return self.fail(seq, format!("period {} is malformed", e.period));
+        if self.last_period.0 != e.body.period {
+            self.last_period.0.clear();
+            self.last_period.0.push_str(e.body.period);
+            self.last_period.1 = e.body.period.parse::<Period>().ok();
+        }
+        let Some(period) = self.last_period.1 else {
+            return fail_at(
+                &mut self.failure,
+                seq,
+                format!("period {} is malformed", e.body.period),
+            );
         };
-        let Some(author) = self.reference.orgs.get(&e.author).cloned() else {
-            return self.fail(seq, format!("author {} is unknown", e.author));
+        let Some(author) = self.author_ix.get(e.author) else {
+            return fail_at(
+                &mut self.failure,
+                seq,
+                format!("author {} is unknown", e.author),
+            );
         };
-        for b in check_shape(e.kind, &body, &e.author) {
-            self.fail(
+        for b in check_shape_of(e.body.kind, &e.body, e.author) {
+            fail_at(
+                &mut self.failure,
                 seq,
                 format!("{}: {} ({})", b.code.as_str(), b.message, b.field),
             );
         }
-        let to =
-            e.to.as_ref()
-                .and_then(|t| self.reference.orgs.get(t))
-                .cloned();
-        if let Err(b) = check_authority(e.kind, &author, to.as_ref(), &owner) {
-            self.fail(seq, format!("{}: {}", b.code.as_str(), b.message));
+        let to = e.body.to.and_then(|t| self.to_ix.get(t));
+        if let Err(b) = check_authority(
+            e.body.kind,
+            &self.orgs[author],
+            to.map(|t| &self.orgs[t]),
+            owner,
+        ) {
+            fail_at(
+                &mut self.failure,
+                seq,
+                format!("{}: {}", b.code.as_str(), b.message),
+            );
         }
         let facts = Facts {
             seq,
-            kind: e.kind,
-            program: &e.program,
+            kind: e.body.kind,
+            program: e.body.program,
             period,
-            source: e.source,
-            to_org: e.to.as_deref(),
-            author: &e.author,
+            source: e.body.source,
+            to_org: e.body.to,
+            author: e.author,
             amount_minor,
             minor_units,
         };
@@ -290,50 +489,59 @@ impl Verifier {
         if self.batch.as_ref().is_some_and(|b| b.nonce != e.batch) {
             self.finish_batch();
         }
-        let bank_fact = matches!(e.kind, EntryKind::Confirmation | EntryKind::Return);
-        match self
-            .batch
-            .as_ref()
-            .map(|b| (b.recorded_at, b.author.clone(), b.bank_facts))
-        {
-            Some((batch_time, batch_author, batch_bank_facts)) => {
-                if batch_bank_facts != bank_fact {
-                    self.fail(
+        let bank_fact = matches!(e.body.kind, EntryKind::Confirmation | EntryKind::Return);
+        match &mut self.batch {
+            Some(b) => {
+                if b.bank_facts != bank_fact {
+                    fail_at(
+                        &mut self.failure,
                         seq,
                         "a batch mixes bank confirmations/returns with other entries".into(),
                     );
                 }
-                if batch_time != recorded_at {
-                    self.fail(seq, "recorded_at differs from the rest of its batch (a batch is recorded at once)".into());
+                if b.recorded_at != recorded_at {
+                    fail_at(&mut self.failure, seq, "recorded_at differs from the rest of its batch (a batch is recorded at once)".into());
                 }
-                if batch_author != e.author {
-                    self.fail(
+                if b.author != e.author {
+                    fail_at(
+                        &mut self.failure,
                         seq,
                         format!(
-                            "author {} differs from its batch's author {batch_author}",
-                            e.author
+                            "author {} differs from its batch's author {}",
+                            e.author, b.author
                         ),
                     );
                 }
-                if let Some(b) = &mut self.batch {
-                    if !b.bank_facts {
-                        b.bodies.push(body);
-                    }
-                    b.last_seq = seq;
+                if let Some(payload) = &mut b.payload {
+                    self.scratch.clear();
+                    self.scratch.push(',');
+                    write_body_canonical(&mut self.scratch, &e.body);
+                    payload.update(self.scratch.as_bytes());
                 }
+                b.last_seq = seq;
             }
             None => {
-                if !self.seen_batches.insert(e.batch.clone()) {
+                if !self.seen_batches.contains(e.batch) {
+                    self.seen_batches.insert(e.batch.to_string());
+                } else {
                     self.fail(seq, format!("batch {} appears twice in the chain", e.batch));
                 }
+                let payload = (!bank_fact).then(|| {
+                    let mut payload = digest::Context::new(&digest::SHA256);
+                    self.scratch.clear();
+                    self.scratch.push_str("{\"entries\":[");
+                    write_body_canonical(&mut self.scratch, &e.body);
+                    payload.update(self.scratch.as_bytes());
+                    payload
+                });
                 self.batch = Some(Batch {
-                    nonce: e.batch.clone(),
+                    nonce: e.batch.to_string(),
                     first_seq: seq,
                     last_seq: seq,
-                    author: e.author.clone(),
+                    author: e.author.to_string(),
                     recorded_at,
                     bank_facts: bank_fact,
-                    bodies: if bank_fact { Vec::new() } else { vec![body] },
+                    payload,
                 });
             }
         }
@@ -404,8 +612,17 @@ impl Verifier {
         }
         // Bank facts are vouched for by the uploader's signature over the statement's manifest,
         // which names the file's SHA-256; the facts themselves are recomputable from that file.
-        let digest = if b.bank_facts {
-            match &sub.manifest {
+        let digest: [u8; 32] = match (b.bank_facts, b.payload) {
+            (false, Some(mut payload)) => {
+                payload.update(b"]}");
+                payload
+                    .finish()
+                    .as_ref()
+                    .try_into()
+                    .expect("SHA-256 is 32 bytes")
+            }
+            (false, None) => sha256(b"{\"entries\":[]}"),
+            (true, _) => match &sub.manifest {
                 Some(m) => sha256(m.as_bytes()),
                 None => {
                     return self.fail(
@@ -416,9 +633,7 @@ impl Verifier {
                         ),
                     )
                 }
-            }
-        } else {
-            sha256(batch_payload_canonical(&b.bodies).as_bytes())
+            },
         };
         let message = signing_message(
             &sub.purpose,
@@ -449,6 +664,17 @@ impl Verifier {
             }
         }
     }
+
+    fn report(mut self, head_seq: i64) -> VerifyReport {
+        self.finish_batch();
+        VerifyReport {
+            entries_checked: self.expected_seq - 1,
+            batches_checked: self.batches_checked,
+            head_seq,
+            head_hash: hex::encode(self.prev_hash),
+            failure: self.failure,
+        }
+    }
 }
 
 /// Verifies `copy` from the first entry to its head, calling `progress` with each checked seq.
@@ -464,19 +690,12 @@ pub fn verify_upto(
     progress: &mut dyn FnMut(i64),
 ) -> AppResult<VerifyReport> {
     let reference = copy.reference()?;
-    let mut v = Verifier {
-        reference,
-        state: FundsState::new(),
-        expected_seq: 1,
-        prev_hash: GENESIS_HASH,
-        prev_time: i64::MIN,
-        submissions: HashMap::new(),
-        batch: None,
-        seen_batches: HashSet::new(),
-        failure: None,
-        batches_checked: 0,
-        last_time: (String::new(), i64::MIN),
-    };
+    if let Some((conn, dir)) = copy.database() {
+        let mut v = Verifier::new(reference, 0);
+        let head = stored::verify_rows(&mut v, conn, dir, seq_max, progress)?;
+        return Ok(v.report(head));
+    }
+    let mut v = Verifier::new(reference, 0);
     let mut after = 0;
     loop {
         let page = copy.page(after)?;
@@ -489,31 +708,718 @@ pub fn verify_upto(
                 reached_max = true;
                 break;
             }
-            v.entry(e);
+            v.entry(&EntryIn::of_view(e));
             after = e.seq;
         }
         progress(after);
         if reached_max || after >= seq_max {
             break;
         }
-        // Stop once a failure is known and its batch is closed: later entries cannot fail earlier.
-        if v.failure.is_some()
-            && v.batch
-                .as_ref()
-                .is_none_or(|b| b.first_seq > v.failure.as_ref().map(|f| f.seq).unwrap_or(0))
-        {
+        if v.settled() {
             break;
         }
         if page.next_cursor.is_none() {
             break;
         }
     }
-    v.finish_batch();
-    Ok(VerifyReport {
-        entries_checked: v.expected_seq - 1,
-        batches_checked: v.batches_checked,
-        head_seq: after,
-        head_hash: hex::encode(v.prev_hash),
-        failure: v.failure,
-    })
+    Ok(v.report(after))
+}
+
+/// The raw baseline of verification: the canonical bytes of every stored entry (chained as
+/// verification chains them), built untimed a chunk at a time, and SHA-256 over each entry's
+/// bytes timed alone. Returns (entries, bytes hashed, seconds spent hashing).
+pub fn sha256_baseline(
+    conn: &mut DbConn,
+    progress: &mut dyn FnMut(i64),
+) -> AppResult<(i64, u64, f64)> {
+    let dir = Directory::load(conn)?;
+    stored::sha256_baseline(conn, &dir, progress)
+}
+
+/// Verification straight from the database's columns: one thread reads and decodes rows (ints,
+/// blobs, text copied once into a reused buffer; codes resolved by id through the directory)
+/// and hashes each entry's canonical bytes, while the caller's thread runs the checks above on
+/// them. What the checker sees and reports is what it would see through [`LedgerCopy::page`],
+/// page by page: the same entries (those whose submission exists), the same errors, the same
+/// stopping points.
+mod stored {
+    use super::*;
+    use crate::domain::format_micros;
+    use crate::error::AppError;
+    use crate::ledger::push_int;
+    use crate::money::{format_minor, AMOUNT_MINOR_MAX};
+    use diesel::deserialize::{self, FromSql, FromSqlRow};
+    use diesel::sql_types::{Binary, Text};
+    use diesel::sqlite::{Sqlite, SqliteValue};
+    use diesel::SqliteConnection;
+    use fundtrail_schema::rows::{LedgerEntryRow, SubmissionRow};
+    use fundtrail_schema::schema::{ledger_entries, statements, submissions};
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::sync::mpsc;
+
+    /// Rows per query of the reader.
+    const READ_ROWS: i64 = 1024;
+    /// Entries per page of [`LedgerCopy::page`] (the checker stops where paging would).
+    const PAGE: usize = super::super::read::PAGE_ENTRIES_MAX as usize;
+    /// Whether the reader thread hashes the entries (else the checker does).
+    const HASH_AHEAD: bool = true;
+
+    thread_local! {
+        /// Where text columns are copied while a query is read: the chunk's text, lent.
+        static ARENA: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+
+    /// A text column, copied into the chunk's text: its byte range there (None if the
+    /// stored bytes are not UTF-8, which reading it as a `String` refuses).
+    #[derive(Debug, Clone, Copy, FromSqlRow)]
+    pub(super) struct Text32(Option<(usize, usize)>);
+
+    impl FromSql<Text, Sqlite> for Text32 {
+        fn from_sql(mut value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+            // `read_text` replaces invalid bytes with U+FFFD: only then look at the raw bytes.
+            if value.read_text().contains('\u{fffd}')
+                && std::str::from_utf8(value.read_blob()).is_err()
+            {
+                return Ok(Text32(None));
+            }
+            let text = value.read_text();
+            Ok(ARENA.with(|a| {
+                let mut a = a.borrow_mut();
+                let start = a.len();
+                a.push_str(text);
+                Text32(Some((start, a.len())))
+            }))
+        }
+    }
+
+    /// A stored hash: its bytes if there are 32 of them.
+    #[derive(Debug, Clone, Copy, FromSqlRow)]
+    pub(super) struct Hash32(Option<[u8; 32]>);
+
+    impl FromSql<Binary, Sqlite> for Hash32 {
+        fn from_sql(mut value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+            Ok(Hash32(value.read_blob().try_into().ok()))
+        }
+    }
+
+    type RawRow = (
+        i64,
+        Text32,
+        i64,
+        Text32,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<Text32>,
+        i64,
+        Text32,
+        Text32,
+        i64,
+        i64,
+        Text32,
+        i64,
+        Hash32,
+        Hash32,
+    );
+
+    /// A byte range of a chunk's text.
+    #[derive(Debug, Clone, Copy, Default)]
+    struct Span(usize, usize);
+
+    impl Span {
+        fn of(self, text: &str) -> &str {
+            &text[self.0..self.1]
+        }
+    }
+
+    /// One entry, decoded: its text fields are spans of the chunk's text.
+    struct Row {
+        seq: i64,
+        kind: EntryKind,
+        source: Option<i64>,
+        program: Span,
+        period: Span,
+        from: Option<Span>,
+        to: Option<Span>,
+        recipient: Option<Span>,
+        amount: Span,
+        reference: Span,
+        memo: Span,
+        value_date: Span,
+        author: Span,
+        batch: Span,
+        recorded_at: Span,
+        prev_hash: Option<[u8; 32]>,
+        hash: Option<[u8; 32]>,
+        recomputed: Option<([u8; 32], [u8; 32])>,
+        time: Micros,
+        amount_minor: Option<(i64, u32)>,
+    }
+
+    impl Row {
+        fn body<'a>(&self, text: &'a str) -> BodyRef<'a> {
+            BodyRef {
+                kind: self.kind,
+                program: self.program.of(text),
+                period: self.period.of(text),
+                source: self.source,
+                from: self.from.map(|s| s.of(text)),
+                to: self.to.map(|s| s.of(text)),
+                recipient: self.recipient.map(|s| s.of(text)),
+                amount: self.amount.of(text),
+                reference: self.reference.of(text),
+                memo: self.memo.of(text),
+                value_date: self.value_date.of(text),
+            }
+        }
+
+        fn entry<'a>(&self, text: &'a str) -> EntryIn<'a> {
+            EntryIn {
+                seq: self.seq,
+                body: self.body(text),
+                author: self.author.of(text),
+                batch: self.batch.of(text),
+                recorded_at: self.recorded_at.of(text),
+                prev_hash: self.prev_hash,
+                hash: self.hash,
+                recomputed: self.recomputed,
+                time: Some(self.time),
+                amount_minor: self.amount_minor,
+            }
+        }
+    }
+
+    /// Why reading stopped early, and how far ahead of a page's start paging would have
+    /// met it (paging loads one row more than it shows, and names entries only for those).
+    struct ReadError {
+        error: AppError,
+        window: usize,
+        /// Whether paging from the page's start reproduces the error (decoding problems).
+        replay: bool,
+    }
+
+    /// Rows decoded together, handed from the reader to the checker and back for reuse.
+    #[derive(Default)]
+    struct Chunk {
+        rows: Vec<Row>,
+        text: String,
+        /// Submissions of the batches that start in this chunk.
+        submissions: Vec<SubmissionView>,
+        /// After the rows: the reader stopped here.
+        error: Option<ReadError>,
+        last: bool,
+    }
+
+    impl Chunk {
+        fn clear(&mut self) {
+            self.rows.clear();
+            self.text.clear();
+            self.submissions.clear();
+            self.error = None;
+            self.last = false;
+        }
+    }
+
+    /// Appends `minor` as `format_minor` writes it, for amounts `parse_amount` reads back to
+    /// the same value; false (nothing written) for any other.
+    pub(super) fn push_minor(out: &mut String, minor: i64, minor_units: u32) -> bool {
+        if !(1..=AMOUNT_MINOR_MAX).contains(&minor) || minor_units > 4 {
+            return false;
+        }
+        let scale = 10i64.pow(minor_units);
+        push_int(out, minor / scale);
+        if minor_units > 0 {
+            out.push('.');
+            let frac = minor % scale;
+            let mut digit = scale / 10;
+            while digit > 0 {
+                out.push(char::from(b'0' + ((frac / digit) % 10) as u8));
+                digit /= 10;
+            }
+        }
+        true
+    }
+
+    struct Reader<'d> {
+        dir: &'d Directory,
+        cursor: i64,
+        raw: Vec<RawRow>,
+        /// Submissions by id (None: no such submission, so paging's join drops the entry).
+        subs: HashMap<i64, Option<SubmissionView>>,
+        last_sub: Option<i64>,
+        /// The last `recorded_at`: stored value, text, parsed text.
+        time: (i64, String, Micros),
+        /// The hash the next entry chains to, as the checker will have it.
+        prev: [u8; 32],
+        hash_ahead: bool,
+        scratch: String,
+    }
+
+    fn push(text: &mut String, s: &str) -> Span {
+        let start = text.len();
+        text.push_str(s);
+        Span(start, text.len())
+    }
+
+    fn push_org(text: &mut String, dir: &Directory, id: i64) -> Span {
+        match dir.org(id) {
+            Some(o) => push(text, &o.code),
+            None => push(text, &format!("?org{id}")),
+        }
+    }
+
+    impl<'d> Reader<'d> {
+        fn new(dir: &'d Directory, hash_ahead: bool) -> Reader<'d> {
+            Reader {
+                dir,
+                cursor: 0,
+                raw: Vec::with_capacity(READ_ROWS as usize),
+                subs: HashMap::new(),
+                last_sub: None,
+                time: (i64::MIN, String::new(), i64::MIN),
+                prev: GENESIS_HASH,
+                hash_ahead,
+                scratch: String::with_capacity(1024),
+            }
+        }
+
+        /// Reads the next rows into `chunk`; false once there are none.
+        fn fill(&mut self, conn: &mut SqliteConnection, chunk: &mut Chunk) -> bool {
+            match self.try_fill(conn, chunk) {
+                Ok(more) => more,
+                Err(error) => {
+                    chunk.error = Some(ReadError {
+                        error,
+                        window: 0,
+                        replay: false,
+                    });
+                    false
+                }
+            }
+        }
+
+        fn try_fill(&mut self, conn: &mut SqliteConnection, chunk: &mut Chunk) -> AppResult<bool> {
+            use diesel::connection::DefaultLoadingMode;
+            self.raw.clear();
+            ARENA.with(|a| std::mem::swap(&mut *a.borrow_mut(), &mut chunk.text));
+            let loaded = (|| -> QueryResult<()> {
+                let rows = ledger_entries::table
+                    .filter(ledger_entries::seq.gt(self.cursor))
+                    .order(ledger_entries::seq.asc())
+                    .limit(READ_ROWS)
+                    .select((
+                        ledger_entries::seq,
+                        ledger_entries::kind,
+                        ledger_entries::program_id,
+                        ledger_entries::period,
+                        ledger_entries::source_seq,
+                        ledger_entries::from_org_id,
+                        ledger_entries::to_org_id,
+                        ledger_entries::to_recipient,
+                        ledger_entries::amount_minor,
+                        ledger_entries::reference,
+                        ledger_entries::memo,
+                        ledger_entries::author_org_id,
+                        ledger_entries::submission_id,
+                        ledger_entries::value_date,
+                        ledger_entries::recorded_at,
+                        ledger_entries::prev_hash,
+                        ledger_entries::hash,
+                    ))
+                    .load_iter::<RawRow, DefaultLoadingMode>(conn)?;
+                for row in rows {
+                    self.raw.push(row?);
+                }
+                Ok(())
+            })();
+            ARENA.with(|a| std::mem::swap(&mut *a.borrow_mut(), &mut chunk.text));
+            loaded?;
+            let Some(last) = self.raw.last() else {
+                return Ok(false);
+            };
+            self.cursor = last.0;
+
+            // The submissions of these rows, in one query.
+            self.subs.retain(|id, _| Some(*id) == self.last_sub);
+            let mut wanted: Vec<i64> = self
+                .raw
+                .iter()
+                .map(|r| r.12)
+                .filter(|id| !self.subs.contains_key(id))
+                .collect();
+            wanted.sort_unstable();
+            wanted.dedup();
+            if !wanted.is_empty() {
+                let found: Vec<(SubmissionRow, Option<String>)> = submissions::table
+                    .left_join(statements::table.on(statements::submission_id.eq(submissions::id)))
+                    .filter(submissions::id.eq_any(&wanted))
+                    .select((SubmissionRow::as_select(), statements::manifest.nullable()))
+                    .order(submissions::id.asc())
+                    .load(conn)?;
+                for id in &wanted {
+                    self.subs.insert(*id, None);
+                }
+                for (s, manifest) in found {
+                    let id = s.id;
+                    let view = super::super::read::submission_view(self.dir, s, manifest);
+                    self.subs.insert(id, Some(view));
+                }
+            }
+
+            let raw = std::mem::take(&mut self.raw);
+            for r in &raw {
+                let (
+                    seq,
+                    kind,
+                    program_id,
+                    period,
+                    source,
+                    from_id,
+                    to_id,
+                    recipient,
+                    amount_minor,
+                    reference,
+                    memo,
+                    author_id,
+                    submission_id,
+                    value_date,
+                    recorded_at,
+                    prev_hash,
+                    hash,
+                ) = *r;
+                // Paging joins entries to their submission: an entry without one is not there.
+                let Some(Some(sub)) = self.subs.get(&submission_id) else {
+                    continue;
+                };
+                let texts = [
+                    Some(kind),
+                    Some(period),
+                    recipient,
+                    Some(reference),
+                    Some(memo),
+                    Some(value_date),
+                ];
+                if texts.iter().flatten().any(|t| t.0.is_none()) {
+                    // Not UTF-8: paging fails to load the page with this row; say it as it does.
+                    let error = match ledger_entries::table
+                        .filter(ledger_entries::seq.eq(seq))
+                        .select(LedgerEntryRow::as_select())
+                        .first::<LedgerEntryRow>(conn)
+                    {
+                        Err(e) => AppError::from(e),
+                        Ok(_) => AppError::internal(format!("entry #{seq} is not UTF-8 text")),
+                    };
+                    chunk.error = Some(ReadError {
+                        error,
+                        window: PAGE + 1,
+                        replay: true,
+                    });
+                    break;
+                }
+                let span = |t: Text32| {
+                    let (a, b) = t.0.expect("checked above");
+                    Span(a, b)
+                };
+                let Some(kind) = EntryKind::parse(span(kind).of(&chunk.text)) else {
+                    chunk.error = Some(ReadError {
+                        error: AppError::internal(format!("entry #{seq} has unknown kind")),
+                        window: PAGE,
+                        replay: true,
+                    });
+                    break;
+                };
+                if self.last_sub != Some(submission_id) {
+                    self.last_sub = Some(submission_id);
+                    chunk.submissions.push(sub.clone());
+                }
+                let text = &mut chunk.text;
+                let batch = push(text, &sub.nonce);
+                let program = self.dir.program(program_id);
+                let minor_units = program.map(|p| p.minor_units).unwrap_or(2);
+                let program = match program {
+                    Some(p) => push(text, &p.code),
+                    None => push(text, &format!("?program{program_id}")),
+                };
+                let amount_start = text.len();
+                let amount_known = push_minor(text, amount_minor, minor_units);
+                if !amount_known {
+                    text.push_str(&format_minor(amount_minor, minor_units));
+                }
+                let amount = Span(amount_start, text.len());
+                if self.time.0 != recorded_at || self.time.1.is_empty() {
+                    let formatted = format_micros(recorded_at);
+                    let parsed = parse_time(&formatted).unwrap_or(i64::MIN);
+                    self.time = (recorded_at, formatted, parsed);
+                }
+                let recorded_at = push(text, &self.time.1);
+                let row = Row {
+                    seq,
+                    kind,
+                    source,
+                    program,
+                    period: span(period),
+                    from: from_id.map(|id| push_org(text, self.dir, id)),
+                    to: to_id.map(|id| push_org(text, self.dir, id)),
+                    recipient: recipient.map(span),
+                    amount,
+                    reference: span(reference),
+                    memo: span(memo),
+                    value_date: span(value_date),
+                    author: push_org(text, self.dir, author_id),
+                    batch,
+                    recorded_at,
+                    prev_hash: prev_hash.0,
+                    hash: hash.0,
+                    recomputed: None,
+                    time: self.time.2,
+                    amount_minor: amount_known.then_some((amount_minor, minor_units)),
+                };
+                chunk.rows.push(row);
+            }
+            self.raw = raw;
+            if self.hash_ahead {
+                for row in &mut chunk.rows {
+                    self.scratch.clear();
+                    write_entry_canonical(
+                        &mut self.scratch,
+                        &row.body(&chunk.text),
+                        &ChainFields {
+                            seq: row.seq,
+                            author: row.author.of(&chunk.text),
+                            batch: row.batch.of(&chunk.text),
+                            recorded_at: row.recorded_at.of(&chunk.text),
+                            prev_hash: &self.prev,
+                        },
+                    );
+                    let hash = sha256(self.scratch.as_bytes());
+                    row.recomputed = Some((self.prev, hash));
+                    self.prev = row.hash.unwrap_or(hash);
+                }
+            }
+            Ok(chunk.error.is_none())
+        }
+    }
+
+    pub(super) fn sha256_baseline(
+        db: &mut DbConn,
+        dir: &Directory,
+        progress: &mut dyn FnMut(i64),
+    ) -> AppResult<(i64, u64, f64)> {
+        let DbConn::Sqlite(conn) = db;
+        let mut reader = Reader::new(dir, false);
+        let mut chunk = Chunk::default();
+        let mut bytes = String::new();
+        let mut ends: Vec<usize> = Vec::new();
+        let (mut entries, mut total, mut seconds) = (0i64, 0u64, 0f64);
+        loop {
+            chunk.clear();
+            let more = reader.fill(conn, &mut chunk);
+            if let Some(e) = chunk.error.take() {
+                return Err(e.error);
+            }
+            bytes.clear();
+            ends.clear();
+            for row in &chunk.rows {
+                write_entry_canonical(
+                    &mut bytes,
+                    &row.body(&chunk.text),
+                    &ChainFields {
+                        seq: row.seq,
+                        author: row.author.of(&chunk.text),
+                        batch: row.batch.of(&chunk.text),
+                        recorded_at: row.recorded_at.of(&chunk.text),
+                        prev_hash: &reader.prev,
+                    },
+                );
+                ends.push(bytes.len());
+                reader.prev = row.hash.unwrap_or(GENESIS_HASH);
+            }
+            let started = std::time::Instant::now();
+            let mut start = 0;
+            for &end in &ends {
+                std::hint::black_box(sha256(&bytes.as_bytes()[start..end]));
+                start = end;
+            }
+            seconds += started.elapsed().as_secs_f64();
+            entries += chunk.rows.len() as i64;
+            total += bytes.len() as u64;
+            if let Some(last) = chunk.rows.last() {
+                progress(last.seq);
+            }
+            if !more {
+                return Ok((entries, total, seconds));
+            }
+        }
+    }
+
+    /// The reader thread: chunks until the end, an error, or the checker hangs up.
+    fn read_chunks(
+        conn: &mut SqliteConnection,
+        dir: &Directory,
+        to_checker: mpsc::SyncSender<Chunk>,
+        recycled: mpsc::Receiver<Chunk>,
+    ) {
+        let mut reader = Reader::new(dir, HASH_AHEAD);
+        loop {
+            let mut chunk = recycled.try_recv().unwrap_or_default();
+            chunk.clear();
+            let more = reader.fill(conn, &mut chunk);
+            chunk.last = !more;
+            if to_checker.send(chunk).is_err() || !more {
+                return;
+            }
+        }
+    }
+
+    /// Runs the checks of `v` over the stored entries up to `seq_max`; returns the last seq
+    /// checked, as paging would have reached it.
+    pub(super) fn verify_rows(
+        v: &mut Verifier,
+        db: &mut DbConn,
+        dir: &Directory,
+        seq_max: i64,
+        progress: &mut dyn FnMut(i64),
+    ) -> AppResult<i64> {
+        let mut after = 0;
+        let DbConn::Sqlite(conn) = &mut *db;
+        let stopped: Option<ReadError> = std::thread::scope(|scope| {
+            let (to_checker, from_reader) = mpsc::sync_channel::<Chunk>(2);
+            let (to_reader, recycled) = mpsc::channel::<Chunk>();
+            let conn = &mut *conn;
+            scope.spawn(move || read_chunks(conn, dir, to_checker, recycled));
+            let mut queue: VecDeque<Chunk> = VecDeque::new();
+            // Rows received and rows checked (or passed over at seq_max), in all.
+            let mut received = 0usize;
+            let mut consumed = 0usize;
+            let mut next_row = 0usize; // in queue.front()
+            let mut ended = false;
+            let mut error: Option<(usize, ReadError)> = None;
+            loop {
+                // Paging loads a page and one row more; have as many rows at hand.
+                while !ended && received - consumed <= PAGE {
+                    match from_reader.recv() {
+                        Ok(mut chunk) => {
+                            received += chunk.rows.len();
+                            if let Some(e) = chunk.error.take() {
+                                error = Some((received, e));
+                            }
+                            ended = chunk.last;
+                            queue.push_back(chunk);
+                        }
+                        Err(_) => ended = true,
+                    }
+                }
+                if let Some((at, e)) = &error {
+                    if e.window == 0 || *at < consumed + e.window {
+                        return error.map(|(_, e)| e);
+                    }
+                }
+                let mut checked = 0;
+                let mut reached_max = false;
+                while checked < PAGE {
+                    let Some(chunk) = queue.front_mut() else {
+                        break;
+                    };
+                    if next_row == chunk.rows.len() {
+                        let mut done = queue.pop_front().expect("looked at above");
+                        done.clear();
+                        let _ = to_reader.send(done);
+                        next_row = 0;
+                        continue;
+                    }
+                    for s in chunk.submissions.drain(..) {
+                        v.submissions.insert(s.nonce.clone(), s);
+                    }
+                    let row = &chunk.rows[next_row];
+                    if row.seq > seq_max {
+                        reached_max = true;
+                        break;
+                    }
+                    v.entry(&row.entry(&chunk.text));
+                    after = row.seq;
+                    next_row += 1;
+                    consumed += 1;
+                    checked += 1;
+                }
+                progress(after);
+                if reached_max || after >= seq_max || v.settled() {
+                    return None;
+                }
+                if checked < PAGE || (ended && received == consumed) {
+                    return None;
+                }
+            }
+        });
+        match stopped {
+            None => Ok(after),
+            Some(e) if e.replay => {
+                // Load the page as paging does, for the very error it meets.
+                let filter = EntryFilter {
+                    after: Some(after),
+                    limit: Some(super::super::read::PAGE_ENTRIES_MAX),
+                    ..Default::default()
+                };
+                match super::super::read::list(db, dir, &filter) {
+                    Err(listed) => Err(listed),
+                    Ok(_) => Err(e.error),
+                }
+            }
+            Some(e) => Err(e.error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stored::push_minor;
+    use crate::ledger::push_int;
+    use crate::money::{format_minor, parse_amount, AMOUNT_MINOR_MAX};
+
+    #[test]
+    fn amounts_are_written_as_format_minor_writes_them_and_read_back() {
+        let mut values: Vec<i64> = (1..2000).collect();
+        values.extend([
+            9_999,
+            10_000,
+            123_456_789,
+            99_999_999_999,
+            AMOUNT_MINOR_MAX - 1,
+            AMOUNT_MINOR_MAX,
+        ]);
+        for units in 0..=4 {
+            for &v in &values {
+                let mut out = String::new();
+                assert!(push_minor(&mut out, v, units));
+                assert_eq!(out, format_minor(v, units), "{v} {units}");
+                assert_eq!(parse_amount(&out, units), Ok(v), "{v} {units}");
+            }
+            for v in [0, -1, -100, AMOUNT_MINOR_MAX + 1, i64::MIN, i64::MAX] {
+                let mut out = String::new();
+                assert!(!push_minor(&mut out, v, units));
+                assert!(out.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn integers_are_written_as_display_writes_them() {
+        for n in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            -10,
+            42,
+            1 << 53,
+            i64::MAX,
+            i64::MIN,
+            -(1 << 53),
+        ] {
+            let mut out = String::new();
+            push_int(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+    }
 }

@@ -277,13 +277,7 @@ pub fn register(
                 .collect();
             return Err(AppError::batch(problems));
         }
-        for chunk in rows.chunks(2000) {
-            match conn {
-                DbConn::Sqlite(c) => diesel::insert_into(recipients::table)
-                    .values(chunk)
-                    .execute(c)?,
-            };
-        }
+        crate::db::insert_rows!(conn, recipients::table, &rows);
         Ok(Registered { pseudonyms })
     })
 }
