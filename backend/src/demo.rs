@@ -330,6 +330,16 @@ impl Loader {
         })
     }
 
+    /// The org keys for a client thread: those at hand, and any other read from the
+    /// credentials folder.
+    fn keyring(&self) -> KeyRing<'_> {
+        KeyRing {
+            known: &self.org_keys,
+            loaded: HashMap::new(),
+            dir: &self.credentials_dir,
+        }
+    }
+
     fn key_of(&mut self, code: &str) -> AppResult<&SigningKey> {
         if !self.org_keys.contains_key(code) {
             let path = self.credentials_dir.join(code).join("key");
@@ -449,40 +459,48 @@ impl Loader {
     /// their personal data sealed. A batch ends at the batch limit or where the office changes.
     /// Returns how many were registered.
     pub fn register(&mut self, conn: &mut DbConn, dir: &ScenarioDir) -> AppResult<usize> {
-        let mut rows = CsvRows::open(&dir.path.join("recipients.csv"))?;
-        let mut batch: Vec<Value> = Vec::with_capacity(BATCH_MAX);
-        let mut office = String::new();
+        let path = dir.path.join("recipients.csv");
+        let mut keyring = self.keyring();
+        let keys = &self.keys;
         let mut registered = 0;
-        loop {
-            let row = rows.next()?;
-            let next_office = row.as_ref().map(|r| r.get("office"));
-            if !batch.is_empty() && (next_office != Some(&office) || batch.len() == BATCH_MAX) {
-                let list = std::mem::take(&mut batch);
-                registered += list.len();
-                self.key_of(&office)?;
-                let keys = &self.keys;
-                submit(
-                    conn,
-                    &self.org_keys[&office],
-                    "POST /api/v1/recipients",
-                    json!({ "recipients": list }),
-                    |c, v, now| recipients::register(c, keys, v, now),
-                )?;
-            }
-            let Some(r) = row else { break };
-            if office != r.get("office") {
-                office = r.get("office").to_string();
-            }
-            let mut item = json!({
-                "name": r.get("name"), "id_number": r.get("id_number"),
-                "bank_account": r.get("bank_account"), "bank_name": r.get("bank_name"),
-                "status": r.get("status"), "status_date": r.opt("status_date"),
-            });
-            if let Some(e) = r.opt("entitlement") {
-                item["entitlement"] = json!(e);
-            }
-            batch.push(item);
-        }
+        client_server(
+            |send| {
+                let mut rows = CsvRows::open(&path)?;
+                let mut batch: Vec<Value> = Vec::with_capacity(BATCH_MAX);
+                let mut office = String::new();
+                loop {
+                    let row = rows.next()?;
+                    let next_office = row.as_ref().map(|r| r.get("office"));
+                    if !batch.is_empty()
+                        && (next_office != Some(&office) || batch.len() == BATCH_MAX)
+                    {
+                        let payload = json!({ "recipients": std::mem::take(&mut batch) });
+                        let request = sign(keyring.get(&office)?, RECIPIENTS_PURPOSE, payload)?;
+                        if !send(request) {
+                            return Ok(());
+                        }
+                    }
+                    let Some(r) = row else { return Ok(()) };
+                    if office != r.get("office") {
+                        office = r.get("office").to_string();
+                    }
+                    let mut item = json!({
+                        "name": r.get("name"), "id_number": r.get("id_number"),
+                        "bank_account": r.get("bank_account"), "bank_name": r.get("bank_name"),
+                        "status": r.get("status"), "status_date": r.opt("status_date"),
+                    });
+                    if let Some(e) = r.opt("entitlement") {
+                        item["entitlement"] = json!(e);
+                    }
+                    batch.push(item);
+                }
+            },
+            |request| {
+                let (v, now) = signing::verify_locally(conn, RECIPIENTS_PURPOSE, request)?;
+                registered += recipients::register(conn, keys, &v, now)?.pseudonyms.len();
+                Ok(())
+            },
+        )?;
         Ok(registered)
     }
 
@@ -529,48 +547,67 @@ impl Loader {
     pub fn disburse(&mut self, conn: &mut DbConn, dir: &ScenarioDir) -> AppResult<usize> {
         let program = dir.program().to_string();
         let (period, pay_date) = (dir.file.period.clone(), dir.file.pay_date.clone());
-        let mut appended = 0;
-        for file in dir.payroll_files()? {
-            let mut rows = CsvRows::open(&file)?;
-            let mut batch: Vec<EntryBody> = Vec::with_capacity(BATCH_MAX);
-            let (mut office, mut source) = (String::new(), 0);
-            loop {
-                let row = rows.next()?;
-                let next_office = row.as_ref().map(|r| r.get("office"));
-                if !batch.is_empty() && (next_office != Some(&office) || batch.len() == BATCH_MAX) {
-                    appended += batch.len();
-                    let key = self.key_of(&office)?;
-                    append_as(conn, key, &batch)?;
-                    batch.clear();
-                }
-                let Some(row) = row else { break };
-                if office != row.get("office") {
-                    office = row.get("office").to_string();
-                    source = self.received(conn, &program, &office)?;
-                }
-                let date = row.opt("value_date").unwrap_or(&pay_date).to_string();
-                let (amount_text, reference, memo) = (
-                    amount(row.get("amount"))?,
-                    row.get("reference").to_string(),
-                    row.get("memo").to_string(),
-                );
-                let pseudonym = self.id_pseudonym(row.get("id_number"))?;
-                batch.push(
-                    EntryBody::new(
-                        EntryKind::Disbursement,
-                        &program,
-                        &period,
-                        &amount_text,
-                        &reference,
-                        &date,
-                    )
-                    .from(&office)
-                    .source(source)
-                    .recipient(&pseudonym)
-                    .memo(&memo),
-                );
+        let mut sources = HashMap::new();
+        for org in crate::ledger::read::Directory::load(conn)?.orgs() {
+            if let Ok(seq) = self.received(conn, &program, &org.code) {
+                sources.insert(org.code.clone(), seq);
             }
         }
+        let files = dir.payroll_files()?;
+        let mut keyring = self.keyring();
+        let keys = &self.keys;
+        let mut appended = 0;
+        client_server(
+            |send| {
+                for file in &files {
+                    let mut rows = CsvRows::open(file)?;
+                    let mut batch: Vec<EntryBody> = Vec::with_capacity(BATCH_MAX);
+                    let (mut office, mut source) = (String::new(), 0);
+                    loop {
+                        let row = rows.next()?;
+                        let next_office = row.as_ref().map(|r| r.get("office"));
+                        if !batch.is_empty()
+                            && (next_office != Some(&office) || batch.len() == BATCH_MAX)
+                        {
+                            let payload = json!({ "entries": &batch });
+                            batch.clear();
+                            if !send(sign(keyring.get(&office)?, ENTRIES_PURPOSE, payload)?) {
+                                return Ok(());
+                            }
+                        }
+                        let Some(row) = row else { break };
+                        if office != row.get("office") {
+                            office = row.get("office").to_string();
+                            source = *sources.get(&office).ok_or_else(|| {
+                                AppError::internal(format!("{office} has no allocation"))
+                            })?;
+                        }
+                        let id = crate::idcard::validate(row.get("id_number"))
+                            .map_err(|e| AppError::internal(e.to_string()))?;
+                        batch.push(
+                            EntryBody::new(
+                                EntryKind::Disbursement,
+                                &program,
+                                &period,
+                                &amount(row.get("amount"))?,
+                                row.get("reference"),
+                                row.opt("value_date").unwrap_or(&pay_date),
+                            )
+                            .from(&office)
+                            .source(source)
+                            .recipient(&keys.pseudonym(&id))
+                            .memo(row.get("memo")),
+                        );
+                    }
+                }
+                Ok(())
+            },
+            |request| {
+                let (v, now) = signing::verify_locally(conn, ENTRIES_PURPOSE, request)?;
+                appended += append(conn, &v, now)?.count;
+                Ok(())
+            },
+        )?;
         Ok(appended)
     }
 
@@ -710,6 +747,65 @@ impl Loader {
     }
 }
 
+/// The purpose `POST /api/v1/recipients` signs.
+const RECIPIENTS_PURPOSE: &str = "POST /api/v1/recipients";
+
+/// Signed requests a client thread may have ready ahead of the server side.
+const CLIENT_AHEAD_MAX: usize = 2;
+
+/// Org keys as a client thread sees them.
+struct KeyRing<'a> {
+    known: &'a HashMap<String, SigningKey>,
+    loaded: HashMap<String, SigningKey>,
+    dir: &'a Path,
+}
+
+impl KeyRing<'_> {
+    fn get(&mut self, code: &str) -> AppResult<&SigningKey> {
+        if let Some(key) = self.known.get(code) {
+            return Ok(key);
+        }
+        if !self.loaded.contains_key(code) {
+            let key = SigningKey::load(&self.dir.join(code).join("key"))
+                .map_err(|e| AppError::internal(format!("demo org {code}: {e}")))?;
+            self.loaded.insert(code.to_string(), key);
+        }
+        Ok(&self.loaded[code])
+    }
+}
+
+fn sign(key: &SigningKey, purpose: &str, payload: Value) -> AppResult<signing::SignedRequest> {
+    signing::SignedRequest::sign(key, purpose, payload)
+        .map_err(|e| AppError::invalid("payload", e.to_string()))
+}
+
+/// Runs `client` — reading the files, building and signing requests, as an office's machine
+/// does — on a thread of its own, while `server` verifies and writes each request here, so the
+/// two overlap as they do across a network. `client` gets a `send` that returns false once the
+/// server side has stopped. The server's error wins over the client's.
+fn client_server<C, S>(client: C, mut server: S) -> AppResult<()>
+where
+    C: FnOnce(&mut dyn FnMut(signing::SignedRequest) -> bool) -> AppResult<()> + Send,
+    S: FnMut(signing::SignedRequest) -> AppResult<()>,
+{
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(CLIENT_AHEAD_MAX);
+        let client = scope.spawn(move || client(&mut |request| tx.send(request).is_ok()));
+        let mut served = Ok(());
+        for request in rx.iter() {
+            if let Err(e) = server(request) {
+                served = Err(e);
+                break;
+            }
+        }
+        drop(rx);
+        let sent = client
+            .join()
+            .unwrap_or_else(|_| Err(AppError::internal("the client thread panicked")));
+        served.and(sent)
+    })
+}
+
 /// The seq and amount of the payment `reference` in `program`.
 fn paid(conn: &mut DbConn, program: &str, reference: &str) -> AppResult<(i64, i64)> {
     use fundtrail_schema::schema::{ledger_entries as le, programs as pr};
@@ -721,4 +817,67 @@ fn paid(conn: &mut DbConn, program: &str, reference: &str) -> AppResult<(i64, i6
         .first(conn)
         .optional()?
         .ok_or_else(|| AppError::internal(format!("correction of an unknown payment {reference}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(key: &SigningKey, i: usize) -> signing::SignedRequest {
+        sign(key, "test", json!({ "i": i })).unwrap()
+    }
+
+    #[test]
+    fn the_server_sides_error_stops_the_client_and_wins() {
+        let key = SigningKey::generate("OFFICE");
+        let mut sent = 0;
+        let mut served = Vec::new();
+        let result = client_server(
+            |send| {
+                for i in 0..1000 {
+                    sent += 1;
+                    if !send(request(&key, i)) {
+                        return Err(AppError::internal("client saw the server stop"));
+                    }
+                }
+                Ok(())
+            },
+            |r| {
+                served.push(r.payload["i"].as_u64().unwrap());
+                if served.len() == 3 {
+                    return Err(AppError::internal("disk full"));
+                }
+                Ok(())
+            },
+        );
+        assert_eq!(result.unwrap_err().to_string(), "internal: disk full");
+        assert_eq!(served, [0, 1, 2], "requests are served in order");
+        assert!(
+            sent <= 3 + CLIENT_AHEAD_MAX + 1,
+            "the client stopped soon after: sent {sent}"
+        );
+    }
+
+    #[test]
+    fn the_client_sides_error_is_returned_after_what_it_sent_is_served() {
+        let key = SigningKey::generate("OFFICE");
+        let mut served = 0;
+        let result = client_server(
+            |send| {
+                for i in 0..5 {
+                    assert!(send(request(&key, i)));
+                }
+                Err(AppError::internal("payroll.csv: line 7: bad amount"))
+            },
+            |_| {
+                served += 1;
+                Ok(())
+            },
+        );
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "internal: payroll.csv: line 7: bad amount"
+        );
+        assert_eq!(served, 5);
+    }
 }

@@ -305,9 +305,19 @@ pub fn sign_locally(
     purpose: &str,
     payload: Value,
 ) -> AppResult<(Verified, Micros)> {
-    let actor = Actor::for_org(conn, &key.org)?;
     let request = SignedRequest::sign(key, purpose, payload)
         .map_err(|e| AppError::invalid("payload", e.to_string()))?;
+    verify_locally(conn, purpose, request)
+}
+
+/// The server's half of [`sign_locally`]: verifies a request signed elsewhere (another
+/// thread, as a client would) as the HTTP handler does, acting as the signing org.
+pub fn verify_locally(
+    conn: &mut DbConn,
+    purpose: &str,
+    request: SignedRequest,
+) -> AppResult<(Verified, Micros)> {
+    let actor = Actor::for_org(conn, &request.org)?;
     let now = crate::domain::now_micros();
     Ok((verify(conn, &actor, purpose, request, now)?, now))
 }
