@@ -193,8 +193,12 @@ fn main() {
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent).unwrap();
     }
-    std::fs::write(&out, serde_json::to_string_pretty(&results).unwrap() + "\n").unwrap();
-    println!("written to {}", out.display());
+    let json = serde_json::to_string_pretty(&results).unwrap() + "\n";
+    std::fs::write(&out, &json).unwrap();
+    // Kept per size too, so that 100k and 1M can be set side by side.
+    let sized = bench_dir.join(format!("results-{recipients}.json"));
+    std::fs::write(&sized, &json).unwrap();
+    println!("written to {} and {}", out.display(), sized.display());
 }
 
 fn print_stage(s: &Stage) {
