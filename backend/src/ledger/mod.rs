@@ -210,14 +210,21 @@ fn opt_int(out: &mut String, v: Option<i64>) {
 /// Writes `"key":` pairs of the body in RFC 8785 key order, with `extra` merged in order.
 /// Keys are ASCII, so UTF-16 order is byte order; the test below checks against the
 /// generic encoder.
-fn write_sorted(out: &mut String, body: &BodyRef<'_>, chain: Option<&ChainFields<'_>>) {
+fn write_sorted(
+    out: &mut String,
+    body: &BodyRef<'_>,
+    chain: Option<&ChainFields<'_>>,
+) -> ChainSpans {
+    let mut spans = [0usize; 8];
     out.push_str("{\"amount\":");
     write_string(out, body.amount);
     if let Some(c) = chain {
+        spans[0] = out.len();
         out.push_str(",\"author\":");
         write_string(out, c.author);
         out.push_str(",\"batch\":");
         write_string(out, c.batch);
+        spans[1] = out.len();
     }
     out.push_str(",\"from\":");
     opt_string(out, body.from);
@@ -230,23 +237,29 @@ fn write_sorted(out: &mut String, body: &BodyRef<'_>, chain: Option<&ChainFields
     if let Some(c) = chain {
         let mut hex_digits = [0u8; 64];
         hex::encode_to_slice(c.prev_hash, &mut hex_digits).expect("twice the length");
+        spans[2] = out.len();
         out.push_str(",\"prev_hash\":\"");
         out.push_str(std::str::from_utf8(&hex_digits).expect("hex is ASCII"));
         out.push('"');
+        spans[3] = out.len();
     }
     out.push_str(",\"program\":");
     write_string(out, body.program);
     out.push_str(",\"recipient\":");
     opt_string(out, body.recipient);
     if let Some(c) = chain {
+        spans[4] = out.len();
         out.push_str(",\"recorded_at\":");
         write_string(out, c.recorded_at);
+        spans[5] = out.len();
     }
     out.push_str(",\"reference\":");
     write_string(out, body.reference);
     if let Some(c) = chain {
+        spans[6] = out.len();
         out.push_str(",\"seq\":");
         push_int(out, c.seq);
+        spans[7] = out.len();
     }
     out.push_str(",\"source\":");
     opt_int(out, body.source);
@@ -255,6 +268,28 @@ fn write_sorted(out: &mut String, body: &BodyRef<'_>, chain: Option<&ChainFields
     out.push_str(",\"value_date\":");
     write_string(out, body.value_date);
     out.push('}');
+    ChainSpans(spans)
+}
+
+/// Where [`write_entry_canonical`] put the chain fields (`author` and `batch`, `prev_hash`,
+/// `recorded_at`, `seq`, each with its leading comma): the rest of what it wrote is exactly
+/// the body's canonical JSON, as [`write_body_canonical`] writes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChainSpans([usize; 8]);
+
+impl ChainSpans {
+    /// The pieces of `written[start..]` (what one `write_entry_canonical` appended at
+    /// `start`) that make up the body's canonical JSON, in order.
+    pub fn body_pieces<'a>(&self, written: &'a str, start: usize) -> [&'a str; 5] {
+        let s = &self.0;
+        [
+            &written[start..s[0]],
+            &written[s[1]..s[2]],
+            &written[s[3]..s[4]],
+            &written[s[5]..s[6]],
+            &written[s[7]..],
+        ]
+    }
 }
 
 /// Appends the canonical JSON of a body (what goes into the signed payload) to `out`.
@@ -263,8 +298,13 @@ pub fn write_body_canonical(out: &mut String, body: &BodyRef<'_>) {
 }
 
 /// Appends the canonical JSON of a chained entry (what its hash covers) to `out`.
-pub fn write_entry_canonical(out: &mut String, body: &BodyRef<'_>, chain: &ChainFields<'_>) {
-    write_sorted(out, body, Some(chain));
+/// Returns where the chain fields went (see [`ChainSpans`]).
+pub fn write_entry_canonical(
+    out: &mut String,
+    body: &BodyRef<'_>,
+    chain: &ChainFields<'_>,
+) -> ChainSpans {
+    write_sorted(out, body, Some(chain))
 }
 
 /// The canonical JSON of a body: what goes into the signed payload.
@@ -427,6 +467,31 @@ mod tests {
             batch_payload_canonical([&b, &none]),
             to_canonical_string(&payload).unwrap()
         );
+    }
+
+    #[test]
+    fn an_entry_without_its_chain_spans_is_its_body() {
+        let prev = [0x5c; 32];
+        let mut none = body();
+        none.source = None;
+        none.from = None;
+        none.recipient = None;
+        none.to = Some("CITY-A".into());
+        for b in [body(), none] {
+            for seq in [1, 42, i64::MAX] {
+                let chain = ChainFields {
+                    seq,
+                    author: "TWN-\"01",
+                    batch: "nonce-0123456789abcdef",
+                    recorded_at: "2026-11-24T20:06:35.123456Z",
+                    prev_hash: &prev,
+                };
+                let mut out = String::from("prefix");
+                let spans = write_entry_canonical(&mut out, &b.borrowed(), &chain);
+                assert_eq!(&out[6..], entry_canonical(&b, &chain));
+                assert_eq!(spans.body_pieces(&out, 6).concat(), body_canonical(&b));
+            }
+        }
     }
 
     #[test]

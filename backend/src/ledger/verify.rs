@@ -10,8 +10,8 @@ use super::read::{Directory, EntryFilter, EntryPage};
 use super::rules::check_shape_of;
 use super::rules::{check_authority, Facts, FundsState, OrgFacts};
 use super::{
-    write_body_canonical, write_entry_canonical, BodyRef, ChainFields, EntryView, SubmissionView,
-    ENTRIES_PURPOSE, GENESIS_HASH, STATEMENTS_PURPOSE,
+    write_body_canonical, write_entry_canonical, BodyRef, ChainFields, ChainSpans, EntryView,
+    SubmissionView, ENTRIES_PURPOSE, GENESIS_HASH, STATEMENTS_PURPOSE,
 };
 use crate::crypto::{self, sha256};
 use crate::db::DbConn;
@@ -300,6 +300,28 @@ fn hash_bytes(hex_text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// Feeds the body's canonical JSON to `payload`: the pieces of the entry's canonical bytes
+/// in `scratch` if they are there (`canonical`), else written anew into `scratch`.
+fn feed_body(
+    payload: &mut digest::Context,
+    scratch: &mut String,
+    canonical: Option<ChainSpans>,
+    body: &BodyRef<'_>,
+) {
+    match canonical {
+        Some(spans) => {
+            for piece in spans.body_pieces(scratch, 0) {
+                payload.update(piece.as_bytes());
+            }
+        }
+        None => {
+            scratch.clear();
+            write_body_canonical(scratch, body);
+            payload.update(scratch.as_bytes());
+        }
+    }
+}
+
 /// Records a failure at `seq` unless an earlier (or equal) seq already failed.
 fn fail_at(failure: &mut Option<Failure>, seq: i64, reason: String) {
     if failure.as_ref().is_none_or(|f| seq < f.seq) {
@@ -372,11 +394,14 @@ impl Verifier {
                     .into(),
             );
         }
+        // The entry's canonical bytes, when written here: the body's (for the batch's signed
+        // payload) are among them.
+        let mut canonical: Option<ChainSpans> = None;
         let recomputed = match e.recomputed {
             Some((assumed, hash)) if assumed == self.prev_hash => hash,
             _ => {
                 self.scratch.clear();
-                write_entry_canonical(
+                canonical = Some(write_entry_canonical(
                     &mut self.scratch,
                     &e.body,
                     &ChainFields {
@@ -386,7 +411,7 @@ impl Verifier {
                         recorded_at: e.recorded_at,
                         prev_hash: &self.prev_hash,
                     },
-                );
+                ));
                 sha256(self.scratch.as_bytes())
             }
         };
@@ -513,10 +538,8 @@ impl Verifier {
                     );
                 }
                 if let Some(payload) = &mut b.payload {
-                    self.scratch.clear();
-                    self.scratch.push(',');
-                    write_body_canonical(&mut self.scratch, &e.body);
-                    payload.update(self.scratch.as_bytes());
+                    payload.update(b",");
+                    feed_body(payload, &mut self.scratch, canonical, &e.body);
                 }
                 b.last_seq = seq;
             }
@@ -528,10 +551,8 @@ impl Verifier {
                 }
                 let payload = (!bank_fact).then(|| {
                     let mut payload = digest::Context::new(&digest::SHA256);
-                    self.scratch.clear();
-                    self.scratch.push_str("{\"entries\":[");
-                    write_body_canonical(&mut self.scratch, &e.body);
-                    payload.update(self.scratch.as_bytes());
+                    payload.update(b"{\"entries\":[");
+                    feed_body(&mut payload, &mut self.scratch, canonical, &e.body);
                     payload
                 });
                 self.batch = Some(Batch {
@@ -759,11 +780,13 @@ mod stored {
     use std::sync::mpsc;
 
     /// Rows per query of the reader.
-    const READ_ROWS: i64 = 1024;
+    const READ_ROWS: i64 = 4096;
     /// Entries per page of [`LedgerCopy::page`] (the checker stops where paging would).
     const PAGE: usize = super::super::read::PAGE_ENTRIES_MAX as usize;
     /// Whether the reader thread hashes the entries (else the checker does).
-    const HASH_AHEAD: bool = true;
+    /// (The checker does: it writes each entry's canonical bytes once, for its hash and for
+    /// its batch's signed payload, and so takes work off the reader, the busier of the two.)
+    const HASH_AHEAD: bool = false;
 
     thread_local! {
         /// Where text columns are copied while a query is read: the chunk's text, lent.
@@ -777,13 +800,11 @@ mod stored {
 
     impl FromSql<Text, Sqlite> for Text32 {
         fn from_sql(mut value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
-            // `read_text` replaces invalid bytes with U+FFFD: only then look at the raw bytes.
-            if value.read_text().contains('\u{fffd}')
-                && std::str::from_utf8(value.read_blob()).is_err()
-            {
+            // The stored bytes, checked once (`read_text` would check them, and replace invalid
+            // bytes with U+FFFD, which would then have to be looked for).
+            let Ok(text) = std::str::from_utf8(value.read_blob()) else {
                 return Ok(Text32(None));
-            }
-            let text = value.read_text();
+            };
             Ok(ARENA.with(|a| {
                 let mut a = a.borrow_mut();
                 let start = a.len();
@@ -1050,18 +1071,36 @@ mod stored {
                 .collect();
             wanted.sort_unstable();
             wanted.dedup();
-            if !wanted.is_empty() {
-                let found: Vec<(SubmissionRow, Option<String>)> = submissions::table
-                    .left_join(statements::table.on(statements::submission_id.eq(submissions::id)))
-                    .filter(submissions::id.eq_any(&wanted))
-                    .select((SubmissionRow::as_select(), statements::manifest.nullable()))
-                    .order(submissions::id.asc())
-                    .load(conn)?;
+            if let (Some(&lo), Some(&hi)) = (wanted.first(), wanted.last()) {
+                let joined = || {
+                    submissions::table
+                        .left_join(
+                            statements::table.on(statements::submission_id.eq(submissions::id)),
+                        )
+                        .select((SubmissionRow::as_select(), statements::manifest.nullable()))
+                        .order(submissions::id.asc())
+                };
+                // Batches are numbered as they are appended: the wanted ids are usually a dense
+                // range, read through one statement prepared once (a list of ids is prepared
+                // anew by every query).
+                let dense = hi.saturating_sub(lo) < 2 * wanted.len() as i64 + 64;
+                let found: Vec<(SubmissionRow, Option<String>)> = if dense {
+                    joined()
+                        .filter(submissions::id.between(lo, hi))
+                        .load(conn)?
+                } else {
+                    joined()
+                        .filter(submissions::id.eq_any(&wanted))
+                        .load(conn)?
+                };
                 for id in &wanted {
                     self.subs.insert(*id, None);
                 }
                 for (s, manifest) in found {
                     let id = s.id;
+                    if dense && wanted.binary_search(&id).is_err() {
+                        continue;
+                    }
                     let view = super::super::read::submission_view(self.dir, s, manifest);
                     self.subs.insert(id, Some(view));
                 }
