@@ -86,6 +86,118 @@ struct Recipient {
     entitlement_minor: Option<i64>,
 }
 
+/// A short text read straight from SQLite's row buffer, without a heap allocation per value
+/// (texts longer than the inline buffer, which the rules never meet, spill to the heap).
+#[derive(Clone, diesel::deserialize::FromSqlRow)]
+enum Short {
+    Inline { len: u8, buf: [u8; 31] },
+    Heap(Box<str>),
+}
+
+impl Short {
+    fn new(text: &str) -> Short {
+        let b = text.as_bytes();
+        if b.len() <= 31 {
+            let mut buf = [0u8; 31];
+            buf[..b.len()].copy_from_slice(b);
+            Short::Inline {
+                len: b.len() as u8,
+                buf,
+            }
+        } else {
+            Short::Heap(text.into())
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Built from a `&str` cut at its own length: always whole characters.
+            Short::Inline { len, buf } => std::str::from_utf8(&buf[..*len as usize]).unwrap_or(""),
+            Short::Heap(s) => s,
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Short::Inline { len, buf } => &buf[..*len as usize],
+            Short::Heap(s) => s.as_bytes(),
+        }
+    }
+}
+
+impl PartialEq for Short {
+    fn eq(&self, other: &Short) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Short {}
+
+impl std::hash::Hash for Short {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(self.as_bytes())
+    }
+}
+
+impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::sqlite::Sqlite> for Short {
+    fn from_sql(
+        mut value: diesel::sqlite::SqliteValue<'_, '_, '_>,
+    ) -> diesel::deserialize::Result<Short> {
+        Ok(Short::new(value.read_text()))
+    }
+}
+
+/// A quick hasher for the registry's pseudonyms (a million lookups twice over): eight bytes a
+/// step, seeded per map from the standard library's random keys.
+#[derive(Clone)]
+struct QuickState(u64);
+
+impl Default for QuickState {
+    fn default() -> QuickState {
+        use std::hash::BuildHasher;
+        QuickState(std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64))
+    }
+}
+
+impl std::hash::BuildHasher for QuickState {
+    type Hasher = QuickHasher;
+    fn build_hasher(&self) -> QuickHasher {
+        QuickHasher(self.0)
+    }
+}
+
+struct QuickHasher(u64);
+
+const QUICK_K: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl QuickHasher {
+    fn add(&mut self, word: u64) {
+        let x = u128::from(self.0 ^ word) * u128::from(QUICK_K);
+        self.0 = (x as u64) ^ ((x >> 64) as u64);
+    }
+}
+
+impl std::hash::Hasher for QuickHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let rest = chunks.remainder();
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(last) ^ ((bytes.len() as u64) << 56));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n)
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// A keyed account tag as bytes (an unreadable one never equals a registered one).
 fn tag_bytes(hex_text: &str) -> Option<[u8; 16]> {
     let mut out = [0u8; 16];
@@ -291,7 +403,7 @@ struct Engine<'a> {
     /// Period texts met on the ledger, and whether each overlaps the scope's period.
     periods: Vec<(String, bool)>,
     recipients: Vec<Recipient>,
-    recipient_ids: HashMap<String, u32>,
+    recipient_ids: HashMap<Short, u32, QuickState>,
     /// Unknown pseudonyms met on the ledger (ghosts the registry does not know).
     unknown_recipients: Vec<String>,
     /// Entry index → id of the bank row behind it (0: none), for confirmations.
@@ -327,7 +439,7 @@ impl<'a> Engine<'a> {
             by_seq: Vec::new(),
             periods: Vec::new(),
             recipients: Vec::new(),
-            recipient_ids: HashMap::new(),
+            recipient_ids: HashMap::default(),
             unknown_recipients: Vec::new(),
             confirmation_row: Vec::new(),
             account_differs: Default::default(),
@@ -351,6 +463,15 @@ impl<'a> Engine<'a> {
     }
 
     fn load_registry(&mut self, conn: &mut DbConn) -> AppResult<()> {
+        // Straight on SQLite: its rows hand out texts by reference (see `Short`).
+        let DbConn::Sqlite(conn) = conn;
+        // Room for everyone at once (ids are dense): no rehashing a million keys as it grows.
+        let max_id: Option<i64> = recipients::table
+            .select(diesel::dsl::max(recipients::id))
+            .first(conn)?;
+        let room = max_id.unwrap_or(0).clamp(0, 1 << 26) as usize;
+        self.recipient_ids.reserve(room);
+        self.recipients.reserve(room);
         let rows = recipients::table
             .select((
                 recipients::pseudonym,
@@ -360,7 +481,7 @@ impl<'a> Engine<'a> {
                 recipients::entitlement_minor,
             ))
             .order(recipients::id)
-            .load_iter::<(String, String, Option<String>, String, Option<i64>), diesel::connection::DefaultLoadingMode>(conn)?;
+            .load_iter::<(Short, Short, Option<Short>, Short, Option<i64>), diesel::connection::DefaultLoadingMode>(conn)?;
         for row in rows {
             let (pseudonym, status, status_date, account_tag, entitlement_minor) = row?;
             let id = self.recipients.len() as u32;
@@ -371,8 +492,8 @@ impl<'a> Engine<'a> {
                     "suspended" => "suspended",
                     _ => "active",
                 },
-                status_date: status_date.as_deref().and_then(parse_date),
-                account_tag: tag_bytes(&account_tag).unwrap_or([0xff; 16]),
+                status_date: status_date.as_ref().and_then(|d| parse_date(d.as_str())),
+                account_tag: tag_bytes(account_tag.as_str()).unwrap_or([0xff; 16]),
                 entitlement_minor,
             });
         }
@@ -385,12 +506,26 @@ impl<'a> Engine<'a> {
         head_seq: i64,
         progress: Progress,
     ) -> AppResult<()> {
+        let DbConn::Sqlite(conn) = conn;
         self.by_seq = vec![NONE; head_seq as usize + 1];
-        let mut period_ids: HashMap<String, u32> = HashMap::new();
-        let mut last_date = (String::new(), NaiveDate::MIN);
+        self.entries.reserve(head_seq.max(0) as usize);
+        let mut period_ids: HashMap<Short, u32> = HashMap::new();
+        let mut last_date = (Short::new(""), NaiveDate::MIN);
+        // In seq (rowid) order over the table itself: filtering on the program through its
+        // index would fetch each row by seq and sort them all again. The `+` keeps SQLite off
+        // that index; the ids are integers, written out as such.
+        let programs = self
+            .scope
+            .program_ids
+            .iter()
+            .map(|id| id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         let rows = ledger_entries::table
-            .filter(ledger_entries::program_id.eq_any(&self.scope.program_ids))
             .filter(ledger_entries::seq.le(head_seq))
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+                "+program_id IN ({programs})"
+            )))
             .order(ledger_entries::seq)
             .select((
                 ledger_entries::seq,
@@ -406,15 +541,15 @@ impl<'a> Engine<'a> {
             ))
             .load_iter::<(
                 i64,
-                String,
+                Short,
                 i64,
-                String,
+                Short,
                 Option<i64>,
                 Option<i64>,
-                Option<String>,
+                Option<Short>,
                 i64,
                 i64,
-                String,
+                Short,
             ), diesel::connection::DefaultLoadingMode>(conn)?;
         for row in rows {
             let (seq, kind, program, period, source, to_org, recipient, amount, author, date) =
@@ -423,7 +558,7 @@ impl<'a> Engine<'a> {
             let date = if date == last_date.0 {
                 last_date.1
             } else {
-                let parsed = parse_date(&date).ok_or_else(|| {
+                let parsed = parse_date(date.as_str()).ok_or_else(|| {
                     AppError::internal(format!("entry #{seq} has a bad value date"))
                 })?;
                 last_date = (date, parsed);
@@ -432,17 +567,20 @@ impl<'a> Engine<'a> {
             if date > self.scope.as_of {
                 continue; // not yet, as of the report's date
             }
-            let kind = EntryKind::parse(&kind)
+            let kind = EntryKind::parse(kind.as_str())
                 .ok_or_else(|| AppError::internal(format!("entry #{seq} has an unknown kind")))?;
             let period = match period_ids.get(&period) {
                 Some(id) => *id,
                 None => {
                     let v = self.scope.period.as_ref().is_none_or(|scope| {
-                        period.parse::<Period>().is_ok_and(|p| overlaps(scope, &p))
+                        period
+                            .as_str()
+                            .parse::<Period>()
+                            .is_ok_and(|p| overlaps(scope, &p))
                     });
                     let id = self.periods.len() as u32;
-                    period_ids.insert(period.clone(), id);
-                    self.periods.push((period, v));
+                    self.periods.push((period.as_str().to_string(), v));
+                    period_ids.insert(period, id);
                     id
                 }
             };
@@ -457,7 +595,7 @@ impl<'a> Engine<'a> {
                     None => {
                         // Not in the registry: keep it apart so the ghost finding can name it.
                         let id = NONE - 1 - self.unknown_recipients.len() as u32;
-                        self.unknown_recipients.push(p);
+                        self.unknown_recipients.push(p.as_str().to_string());
                         id
                     }
                 },
@@ -519,6 +657,7 @@ impl<'a> Engine<'a> {
     }
 
     fn load_bank(&mut self, conn: &mut DbConn) -> AppResult<i64> {
+        let DbConn::Sqlite(conn) = conn;
         let total: i64 = bank_rows::table.count().get_result(conn)?;
         self.confirmation_row = vec![0; self.entries.len()];
         let accounts: HashMap<i64, (i64, String)> = bank_accounts::table
@@ -549,16 +688,16 @@ impl<'a> Engine<'a> {
             .load_iter::<(
                 i64,
                 i64,
-                String,
+                Short,
                 i64,
-                Option<String>,
-                String,
+                Option<Short>,
+                Short,
                 Option<i64>,
                 bool,
             ), diesel::connection::DefaultLoadingMode>(conn)?;
         for row in rows {
             let (id, account, date, amount, tag, status, entry_seq, flagged_return) = row?;
-            if status == "confirmed" {
+            if status.as_bytes() == b"confirmed" {
                 let Some(idx) = entry_seq
                     .and_then(|s| self.by_seq.get(s as usize).copied())
                     .filter(|i| *i != NONE)
@@ -571,13 +710,13 @@ impl<'a> Engine<'a> {
                     .get(self.entries[idx as usize].recipient as usize)
                     .map(|r| r.account_tag);
                 if let (Some(tag), Some(registered)) = (tag, registered) {
-                    if tag_bytes(&tag) != Some(registered) {
+                    if tag_bytes(tag.as_str()) != Some(registered) {
                         self.account_differs.insert(idx);
                     }
                 }
                 continue;
             }
-            let date = parse_date(&date)
+            let date = parse_date(date.as_str())
                 .ok_or_else(|| AppError::internal(format!("bank row {id} has a bad date")))?;
             if date > self.scope.as_of
                 || self
@@ -1402,7 +1541,7 @@ impl<'a> Engine<'a> {
             .recipient_ids
             .iter()
             .filter(|(_, id)| wanted.contains(id))
-            .map(|(p, id)| (*id, p.clone()))
+            .map(|(p, id)| (*id, p.as_str().to_string()))
             .collect();
         for &r in &wanted {
             if let Some(p) = self.unknown_recipients.get((NONE - 1 - r) as usize) {
