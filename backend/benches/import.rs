@@ -4,7 +4,10 @@
 //! `cargo bench -p fundtrail --bench import` (or `make bench`). Sizes: `BENCH_ROWS` rows in
 //! the CSV statement (default 1,000,000), `BENCH_CAMT_ROWS` entries in the camt.053 (default
 //! 100,000); `BENCH_HALF=0` skips the extra CSV of `BENCH_ROWS / 2` rows that is imported
-//! first to show how memory and speed behave as the file grows.
+//! first to show how memory and speed behave as the file grows. `BENCH_FILES` (default 0:
+//! off) adds the pipeline's shape: that many small statements of `BENCH_FILE_ROWS` rows each
+//! (default 2,500), GBK ICBC exports as the township offices send them (preamble, padded
+//! cells, total row), imported one after another with `format: auto`, after the files above.
 //!
 //! One ledger holds a disjoint set of unconfirmed disbursements for each file (half-size CSV,
 //! full CSV, camt), so every row of every file really matches a payment by its reference
@@ -54,6 +57,16 @@ fn rss_now() -> u64 {
 /// Resets the peak RSS to the current RSS (Linux >= 4.0); false if the kernel refused.
 fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// CPU time of the calling thread so far (the writer: the import's parsing thread is not in
+/// it), in seconds; 0 where unavailable. On a shared machine this shows what the wall clock
+/// hides: how much work the writer itself did.
+fn thread_cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0.0, |ns| ns as f64 / 1e9)
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -228,6 +241,62 @@ fn write_camt(path: &Path, p: &Payments, range: std::ops::Range<usize>) {
     w.into_inner().unwrap().sync_all().unwrap();
 }
 
+// GBK bytes of the fixed parts of an ICBC 明细查询 export (as `fixtures/src/icbc.rs` writes it).
+const ICBC_TITLE: &[u8] =
+    b"\xc3\xf7\xcf\xb8\xb2\xe9\xd1\xaf\xce\xc4\xbc\xfe\xcf\xc2\xd4\xd8\x0a\x0a";
+const ICBC_ACCOUNT: &[u8] = b"\xd5\xcb\xba\xc5: ";
+const ICBC_PREAMBLE_REST: &[u8] = b",\x22\xbb\xa7\xc3\xfb: \xb8\xdf\xc1\xe4\xbd\xf2\xcc\xf9\xd7\xa8\xbb\xa7\x22\x0a\x0a\xd7\xd3\xd5\xcb\xbb\xa7\xd0\xf2\xba\xc5: 00000,\xd7\xd3\xd5\xcb\xbb\xa7\xc0\xe0\xb1\xf0: \xbb\xee\xc6\xda,\x22\xd7\xd3\xd5\xcb\xbb\xa7\xb1\xf0\xc3\xfb: \xbd\xf2\xcc\xf9\x22\x0a\x0a";
+const ICBC_PERIOD: &[u8] = b"\xc6\xf0\xd6\xb9\xc8\xd5\xc6\xda: ";
+const ICBC_TO: &[u8] = b" \xd6\xc1 ";
+const ICBC_HEADER: &[u8] = b"\xbd\xbb\xd2\xd7\xc8\xd5\xc6\xda,\xd5\xaa\xd2\xaa,\xbd\xbb\xd2\xd7\xb3\xa1\xcb\xf9,\xbd\xbb\xd2\xd7\xb9\xfa\xbc\xd2\xbb\xf2\xb5\xd8\xc7\xf8\xbc\xf2\xb3\xc6,\xb3\xae/\xbb\xe3,\xbd\xbb\xd2\xd7\xbd\xf0\xb6\xee(\xca\xd5\xc8\xeb),\xbd\xbb\xd2\xd7\xbd\xf0\xb6\xee(\xd6\xa7\xb3\xf6),\xbd\xbb\xd2\xd7\xb1\xd2\xd6\xd6,\xbc\xc7\xd5\xcb\xbd\xf0\xb6\xee(\xca\xd5\xc8\xeb),\xbc\xc7\xd5\xcb\xbd\xf0\xb6\xee(\xd6\xa7\xb3\xf6),\xbc\xc7\xd5\xcb\xb1\xd2\xd6\xd6,\xd3\xe0\xb6\xee,\xb6\xd4\xb7\xbd\xbb\xa7\xc3\xfb,\xb6\xd4\xb7\xbd\xd5\xcb\xba\xc5,\xb8\xbd\xd1\xd4,\xbd\xbb\xd2\xd7\xc1\xf7\xcb\xae\xba\xc5\x0a";
+/// From the summary (代发) to the opening quote of the income cell.
+const ICBC_CELLS: &[u8] = b"\x22\xb4\xfa\xb7\xa2                  \x09\x22,\x22\xc6\xf3\xd2\xb5\xcd\xf8\xc9\xcf\xd2\xf8\xd0\xd0                                  \x09\x22,\x22CHN                 \x09\x22,\xb3\xae       \x09,\x22-                   \x09\x22,\x22-                   \x09\x22,-             \x09,\x22";
+/// 人民币 (the booked currency) up to the opening quote of the balance cell.
+const ICBC_RMB: &[u8] = b"\xc8\xcb\xc3\xf1\xb1\xd2     \x09,\x22";
+/// 张, the counterparty names' first character.
+const ICBC_NAME: &[u8] = b"\xd5\xc5";
+const ICBC_TOTAL: &[u8] = b"\xc8\xcb\xc3\xf1\xb1\xd2\xba\xcf\xbc\xc6,,,,,,,,";
+
+/// Writes an ICBC export (GBK) with one expense per disbursement in `range`, newest first.
+fn write_icbc(path: &Path, p: &Payments, range: std::ops::Range<usize>) {
+    let mut w = BufWriter::with_capacity(1 << 16, std::fs::File::create(path).unwrap());
+    w.write_all(ICBC_TITLE).unwrap();
+    w.write_all(ICBC_ACCOUNT).unwrap();
+    w.write_all(ACCOUNT.as_bytes()).unwrap();
+    w.write_all(ICBC_PREAMBLE_REST).unwrap();
+    w.write_all(ICBC_PERIOD).unwrap();
+    w.write_all(p.today.as_bytes()).unwrap();
+    w.write_all(ICBC_TO).unwrap();
+    w.write_all(p.today.as_bytes()).unwrap();
+    w.write_all(b"\n\n").unwrap();
+    w.write_all(ICBC_HEADER).unwrap();
+    let n = range.len();
+    for i in range.rev() {
+        let r = p.recipient(i);
+        write!(w, "{:<14}\t,", p.today).unwrap();
+        w.write_all(ICBC_CELLS).unwrap();
+        write!(w, "{:<20}\t\",\"{:<20}\t\",", "", AMOUNT).unwrap();
+        w.write_all(ICBC_RMB).unwrap();
+        write!(w, "{:<20}\t\",\"", "0.00").unwrap();
+        w.write_all(ICBC_NAME).unwrap();
+        // 张 is one character of the 40.
+        writeln!(
+            w,
+            "{:<39}\t\",\"{:<24}\t\",\"{:<30}\t\",\"{:<24}\t\",",
+            r,
+            recipient_account(r),
+            p.reference(i),
+            p.bank_txn_id(i)
+        )
+        .unwrap();
+    }
+    w.write_all(b" \n").unwrap();
+    w.write_all(ICBC_TOTAL).unwrap();
+    let total = format!("{}.00", n * 100);
+    writeln!(w, "\"{:<18}\t\",\"{:<18}\t\",", "0.00", total).unwrap();
+    w.into_inner().unwrap().sync_all().unwrap();
+}
+
 /// The figures of one statement file.
 struct Stage {
     name: String,
@@ -237,6 +306,8 @@ struct Stage {
     parse_s: f64,
     store_s: f64,
     import_s: f64,
+    /// CPU time of the writer thread during the import.
+    import_cpu_s: f64,
     rss_start: u64,
     peak_parse: u64,
     peak_import: u64,
@@ -265,6 +336,8 @@ struct Bench {
     secret: [u8; 32],
     town: SigningKey,
     peak_resets: bool,
+    /// No progress lines (the many small files).
+    quiet: bool,
 }
 
 impl Bench {
@@ -316,8 +389,9 @@ impl Bench {
         let step = (rows as u64 / 10).max(10_000);
         let mut next = step;
         let mut last = (0u64, 0.0f64);
+        let quiet = self.quiet;
         let mut progress = |n: u64| {
-            if n > last.0 && (n >= next || n == rows as u64) {
+            if !quiet && n > last.0 && (n >= next || n == rows as u64) {
                 let t = started.elapsed().as_secs_f64();
                 eprintln!(
                     "  {name}: {n} rows read in {t:.1} s ({:.0} rows/s since the last line)",
@@ -327,6 +401,7 @@ impl Bench {
                 next = n / step * step + step;
             }
         };
+        let cpu_started = thread_cpu_s();
         let (id, imported) = fundtrail::statements::import::import_local(
             &mut self.conn,
             &self.pii,
@@ -341,6 +416,7 @@ impl Bench {
         )
         .unwrap();
         let import_s = started.elapsed().as_secs_f64();
+        let import_cpu_s = thread_cpu_s() - cpu_started;
         let peak_import = peak_rss();
         assert!(imported, "{name}: the file was imported before");
 
@@ -377,6 +453,7 @@ impl Bench {
             parse_s,
             store_s,
             import_s,
+            import_cpu_s,
             rss_start,
             peak_parse,
             peak_import,
@@ -392,7 +469,9 @@ fn main() {
     } else {
         rows / 2
     };
-    let payments_n = half + rows + camt_rows;
+    let files_n = env_usize("BENCH_FILES", 0);
+    let file_rows = env_usize("BENCH_FILE_ROWS", 2500).max(1);
+    let payments_n = half + rows + camt_rows + files_n * file_rows;
     let batch = fundtrail::ledger::BATCH_ENTRIES_MAX.min(10_000);
     let recipients_n = payments_n.min(100_000);
 
@@ -473,6 +552,7 @@ fn main() {
         secret: master.file_store_secret(),
         town,
         peak_resets: true,
+        quiet: false,
     };
     let csv = Format::Csv(CsvProfile::Generic);
     let mut stages = Vec::new();
@@ -500,8 +580,21 @@ fn main() {
         Format::Camt053,
         "camt053",
         camt_rows,
-        |path| write_camt(path, &payments, half + rows..payments_n),
+        |path| write_camt(path, &payments, half + rows..half + rows + camt_rows),
     ));
+    let mut small = Vec::with_capacity(files_n);
+    bench.quiet = true;
+    for f in 0..files_n {
+        let start = half + rows + camt_rows + f * file_rows;
+        small.push(bench.run(
+            &format!("ICBC GBK file {}", f + 1),
+            &format!("TOWN-{:03}.icbc.gbk.csv", f + 1),
+            Format::Csv(CsvProfile::Icbc),
+            "auto",
+            file_rows,
+            |path| write_icbc(path, &payments, start..start + file_rows),
+        ));
+    }
     let db_bytes = ["", "-wal"]
         .iter()
         .filter_map(|suffix| {
@@ -567,12 +660,62 @@ fn main() {
             mib(s.peak_import)
         );
         println!(
-            "  {:<34} import takes {:.1}x the parse-only time; RSS before the stage {:.0} MiB, \
-             import peak +{:.0} MiB over it",
+            "  {:<34} import takes {:.1}x the parse-only time; writer thread CPU {:.2} s; RSS before \
+             the stage {:.0} MiB, import peak +{:.0} MiB over it",
             "",
             s.import_s / s.parse_s,
+            s.import_cpu_s,
             mib(s.rss_start),
             mib(s.peak_import.saturating_sub(s.rss_start))
+        );
+    }
+    if let (Some(first), Some(last)) = (small.first(), small.last()) {
+        let n: usize = small.iter().map(|s| s.rows).sum();
+        let bytes: u64 = small.iter().map(|s| s.bytes).sum();
+        let parse_s: f64 = small.iter().map(|s| s.parse_s).sum();
+        let import_s: f64 = small.iter().map(|s| s.import_s).sum();
+        let quarter = (small.len() / 4).max(1);
+        let ms = |files: &[Stage]| {
+            1000.0 * files.iter().map(|s| s.import_s).sum::<f64>() / files.len() as f64
+        };
+        println!(
+            "  {:<34} {:>10} {:>9.1} {:>9} {:>12}",
+            format!("{files_n} ICBC GBK files x {file_rows}: written"),
+            n,
+            mib(bytes),
+            "",
+            ""
+        );
+        println!(
+            "  {:<34} {:>10} {:>9} {:>9.2} {:>12.0} {:>13.0}",
+            "  parse only (fundtrail_importers)",
+            n,
+            "",
+            parse_s,
+            rate(n, parse_s),
+            mib(small.iter().map(|s| s.peak_parse).max().unwrap_or(0))
+        );
+        println!(
+            "  {:<34} {:>10} {:>9} {:>9.2} {:>12.0} {:>13.0}",
+            "  import end to end (import_local)",
+            n,
+            "",
+            import_s,
+            rate(n, import_s),
+            mib(small.iter().map(|s| s.peak_import).max().unwrap_or(0))
+        );
+        println!(
+            "  {:<34} per file {:.0} ms on average (writer thread CPU {:.0} ms); first {} files {:.0} ms, \
+             last {} files {:.0} ms (first file {:.0} ms, last {:.0} ms)",
+            "",
+            1000.0 * import_s / small.len() as f64,
+            1000.0 * small.iter().map(|s| s.import_cpu_s).sum::<f64>() / small.len() as f64,
+            quarter,
+            ms(&small[..quarter]),
+            quarter,
+            ms(&small[small.len() - quarter..]),
+            1000.0 * first.import_s,
+            1000.0 * last.import_s
         );
     }
     println!();

@@ -92,8 +92,19 @@ pub fn parse_auto<'a, R: Read + 'a>(
     file_name: Option<&str>,
     options: &Options,
 ) -> Result<(Format, Records<'a>), ParseError> {
-    let head = io::read_head(&mut input, DETECT_BYTES).map_err(|e| error::from_io(&e))?;
-    let format = detect(&head, file_name)?;
+    let (format, head) = detect_head(&mut input, file_name)?;
     let records = parse_with(std::io::Cursor::new(head).chain(input), format, options);
     Ok((format, records))
+}
+
+/// Reads the first [`DETECT_BYTES`] of `input` and detects the format from them; returns the
+/// format and the bytes read, which the parse must see first (`Cursor::new(head).chain(input)`).
+/// For callers that parse elsewhere (another thread) than where they detect.
+pub fn detect_head<R: Read>(
+    input: &mut R,
+    file_name: Option<&str>,
+) -> Result<(Format, Vec<u8>), ParseError> {
+    let head = io::read_head(input, DETECT_BYTES).map_err(|e| error::from_io(&e))?;
+    let format = detect(&head, file_name)?;
+    Ok((format, head))
 }

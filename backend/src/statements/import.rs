@@ -3,7 +3,10 @@
 //!
 //! The file streams through in chunks of [`CHUNK_ROWS`]; each chunk asks the database (which,
 //! inside the transaction, already holds the earlier chunks) for duplicates and candidates, so
-//! memory stays flat however long the file is.
+//! memory stays flat however long the file is. Parsing, and the work per row that needs no
+//! database (fingerprints, keyed account tags, masking, formatting), runs on a second thread
+//! a few batches ahead of the writer (a bounded queue: memory stays flat), so it overlaps the
+//! database work of the chunk before.
 //!
 //! Matching, in order, for a row that is not a duplicate:
 //! 1. **strong**: the row's reference (EndToEndId, 附言, MT940 customer reference) equals the
@@ -41,7 +44,7 @@ use crate::signing::{self, Verified};
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use fundtrail_importers::{
-    parse_auto, parse_with, Format, Options, ParseError, Record, Transaction,
+    detect_head, parse_with, Format, Options, ParseError, Record, Transaction,
 };
 use fundtrail_schema::rows::{BankRow, LedgerEntryRow, StatementRow, StatementSectionRow};
 use fundtrail_schema::schema::{
@@ -51,9 +54,14 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
+use std::sync::mpsc;
 
 /// Rows matched per round trip to the database.
 pub const CHUNK_ROWS: usize = 2000;
+/// Records per message from the parsing thread to the writer.
+const BATCH_RECORDS: usize = 256;
+/// Messages the parsing thread may be ahead by (with [`BATCH_RECORDS`]: memory stays flat).
+const QUEUE_BATCHES: usize = 16;
 /// Longest memo of a bank fact, in bytes (the ledger's limit).
 const MEMO_BYTES_MAX: usize = crate::ledger::MEMO_BYTES_MAX;
 
@@ -81,13 +89,38 @@ pub struct ImportRequest<'a> {
     pub file_sha256: [u8; 32],
 }
 
+/// A transaction as the parsing thread hands it over: the bank row to store with everything
+/// that needs no database filled in (ids, fingerprint occurrence and outcome come later).
+struct Parsed {
+    /// `amount_minor` is 0 here when `amount_minor` below is an error.
+    row: BankRow,
+    /// The statement's account, normalised.
+    account: String,
+    /// Minor units, or why the amount has too many decimals.
+    amount_minor: Result<i64, String>,
+    booking_date: NaiveDate,
+    value_date: Option<NaiveDate>,
+    /// What identifies the row itself (see [`fingerprint_base`]).
+    base: [u8; 32],
+}
+
+/// What the parsing thread sends, in file order.
+enum Item {
+    Problem(Problem),
+    Section(fundtrail_importers::Statement),
+    Row(Box<Parsed>),
+    /// The file was read to its end (without it the reader stopped early: nothing is written).
+    End,
+}
+
 /// A parsed row waiting in the current chunk.
 struct Pending {
-    t: Transaction,
-    account_id: i64,
-    account_currency: String,
-    amount_minor: i64,
-    tag: Option<String>,
+    /// The bank row; `row.fingerprint` is that of the first occurrence until `duplicates`.
+    row: BankRow,
+    booking_date: NaiveDate,
+    value_date: Option<NaiveDate>,
+    /// The row's currency is not its account's.
+    currency_differs: bool,
     base: [u8; 32],
     /// Occurrence of this exact row earlier in the same file (1 = first).
     occurrence: u32,
@@ -97,6 +130,9 @@ struct Pending {
 type StoredRow = (i64, i64, Option<i64>);
 /// Stored rows by (account, fingerprint).
 type StoredRows = HashMap<(i64, Vec<u8>), Vec<StoredRow>>;
+/// Per pending row: its fingerprint where it is not the first occurrence's (which the row
+/// carries), and the earlier row of another statement it repeats.
+type Duplicates = Vec<(Option<Vec<u8>>, Option<i64>)>;
 /// Pseudonyms of recipients by the keyed tag of their registered account.
 type RecipientsByTag = HashMap<String, Vec<String>>;
 
@@ -124,7 +160,6 @@ struct Counts {
 
 struct Importer<'a> {
     req: &'a ImportRequest<'a>,
-    keys: &'a PersonalDataKeys,
     dir: Directory,
     org_id: i64,
     org_code: String,
@@ -225,8 +260,8 @@ pub(crate) fn counterparty_tag(keys: &PersonalDataKeys, t: &Transaction) -> Opti
 }
 
 /// A usable payment reference from a row: trimmed, within the ledger's reference rules.
-fn row_reference(t: &Transaction) -> Option<&str> {
-    t.reference
+fn row_reference(row: &BankRow) -> Option<&str> {
+    row.reference
         .as_deref()
         .map(str::trim)
         .filter(|r| !r.is_empty() && r.chars().count() <= REFERENCE_CHARS_MAX)
@@ -251,7 +286,7 @@ pub fn import(
     conn: &mut DbConn,
     keys: &PersonalDataKeys,
     req: &ImportRequest<'_>,
-    input: impl Read,
+    mut input: impl Read + Send,
     now: Micros,
     progress: &mut dyn FnMut(u64),
 ) -> AppResult<(i64, bool)> {
@@ -260,36 +295,127 @@ pub fn import(
         account: m.account.clone(),
         ..Options::default()
     };
-    let (format, records) = match show::format_by_name(&m.format)? {
-        Some(f) => (f, parse_with(input, f, &options)),
-        None => parse_auto(input, Some(&m.file_name), &options)
+    let (format, head) = match show::format_by_name(&m.format)? {
+        Some(f) => (f, Vec::new()),
+        None => detect_head(&mut input, Some(&m.file_name))
             .map_err(|e| AppError::from(parse_problem(&e)).with_code(ErrorCode::UnknownFormat))?,
     };
-    write_transaction(conn, |conn| {
-        // Checked again under the write lock: two uploads of one file race to here.
-        if let Some(id) = existing(conn, &req.file_sha256, req.verified.actor.org_id)? {
-            return Ok((id, false));
-        }
-        let mut im = Importer::start(conn, keys, req, now)?;
-        let mut rows_read: u64 = 0;
-        for record in records {
-            match record {
-                Err(e) => im.push_problem(parse_problem(&e)),
-                Ok(Record::Statement(s)) => im.section(conn, s)?,
-                Ok(Record::Transaction(t)) => {
-                    rows_read += 1;
-                    im.transaction(t);
-                    if im.pending.len() >= CHUNK_ROWS {
-                        im.flush(conn)?;
-                        progress(rows_read);
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<Vec<Item>>(QUEUE_BATCHES);
+        std::thread::Builder::new()
+            .name("statement-parse".into())
+            .spawn_scoped(scope, move || {
+                let records = parse_with(std::io::Cursor::new(head).chain(input), format, &options);
+                read_ahead(records, keys, &tx);
+            })
+            .map_err(|e| AppError::internal(format!("cannot start the statement reader: {e}")))?;
+        // `rx` moves into the transaction and is dropped with it, however it ends: the reader
+        // then stops at its next send, and the scope joins it.
+        write_transaction(conn, move |conn| {
+            // Checked again under the write lock: two uploads of one file race to here.
+            if let Some(id) = existing(conn, &req.file_sha256, req.verified.actor.org_id)? {
+                return Ok((id, false));
+            }
+            let mut im = Importer::start(conn, req, now)?;
+            let mut rows_read: u64 = 0;
+            let mut ended = false;
+            for item in rx.iter().flatten() {
+                match item {
+                    Item::Problem(p) => im.push_problem(p),
+                    Item::Section(s) => im.section(conn, s)?,
+                    Item::Row(r) => {
+                        rows_read += 1;
+                        im.transaction(*r);
+                        if im.pending.len() >= CHUNK_ROWS {
+                            im.flush(conn)?;
+                            progress(rows_read);
+                        }
                     }
+                    Item::End => ended = true,
                 }
             }
-        }
-        im.flush(conn)?;
-        progress(rows_read);
-        Ok((im.finish(conn, format)?, true))
+            if !ended {
+                return Err(AppError::internal(
+                    "the statement reader stopped before the end of the file",
+                ));
+            }
+            im.flush(conn)?;
+            progress(rows_read);
+            Ok((im.finish(conn, format)?, true))
+        })
     })
+}
+
+/// The parsing thread: reads every record and prepares each transaction's bank row, sending
+/// them in order in batches; stops early only if the writer has gone.
+fn read_ahead(
+    records: impl Iterator<Item = Result<Record, ParseError>>,
+    keys: &PersonalDataKeys,
+    tx: &mpsc::SyncSender<Vec<Item>>,
+) {
+    let mut batch = Vec::with_capacity(BATCH_RECORDS);
+    for record in records {
+        batch.push(match record {
+            Err(e) => Item::Problem(parse_problem(&e)),
+            Ok(Record::Statement(s)) => Item::Section(s),
+            Ok(Record::Transaction(t)) => Item::Row(Box::new(parsed(keys, t))),
+        });
+        if batch.len() >= BATCH_RECORDS {
+            let next = Vec::with_capacity(BATCH_RECORDS);
+            if tx.send(std::mem::replace(&mut batch, next)).is_err() {
+                return;
+            }
+        }
+    }
+    batch.push(Item::End);
+    let _ = tx.send(batch);
+}
+
+/// Everything about a transaction that needs no database: the row as stored, its fingerprint
+/// base and first fingerprint, the keyed tag of the counterparty account.
+fn parsed(keys: &PersonalDataKeys, t: Transaction) -> Parsed {
+    let account = normalize_account(&t.account);
+    let units = currency_minor_units(&t.currency);
+    let amount_minor = to_minor(t.amount, units).ok_or_else(|| {
+        format!(
+            "{} has more than {units} decimals for {}",
+            t.amount, t.currency
+        )
+    });
+    let base = fingerprint_base(&account, &t);
+    let row = BankRow {
+        id: 0,
+        statement_id: 0,
+        location: t.location.to_string(),
+        account_id: 0,
+        booking_date: t.booking_date.to_string(),
+        value_date: t.value_date.map(|d| d.to_string()),
+        amount_minor: *amount_minor.as_ref().unwrap_or(&0),
+        counterparty_name_masked: t.counterparty_name.as_deref().map(mask_name),
+        counterparty_account_masked: t.counterparty_account.as_deref().map(mask_account),
+        counterparty_account_tag: counterparty_tag(keys, &t),
+        currency: t.currency,
+        reference: t.reference,
+        bank_txn_id: t.bank_txn_id,
+        text: t.text,
+        reversal: t.reversal,
+        return_reason: t.return_reason,
+        fingerprint: fingerprint(&base, 1),
+        status: String::new(),
+        match_strength: None,
+        matched_seq: None,
+        entry_seq: None,
+        duplicate_of: None,
+        note: None,
+    };
+    Parsed {
+        row,
+        account,
+        amount_minor,
+        booking_date: t.booking_date,
+        value_date: t.value_date,
+        base,
+    }
 }
 
 /// The statement already imported from the file `sha256`, if any. Importing a file again is a
@@ -314,7 +440,6 @@ pub fn existing(conn: &mut DbConn, sha256: &[u8; 32], org_id: i64) -> AppResult<
 impl<'a> Importer<'a> {
     fn start(
         conn: &mut DbConn,
-        keys: &'a PersonalDataKeys,
         req: &'a ImportRequest<'a>,
         now: Micros,
     ) -> AppResult<Importer<'a>> {
@@ -353,7 +478,6 @@ impl<'a> Importer<'a> {
         );
         Ok(Importer {
             req,
-            keys,
             org_id: v.actor.org_id,
             org_code: v.actor.org_code.clone(),
             dir,
@@ -388,10 +512,20 @@ impl<'a> Importer<'a> {
     /// The uploader's account a statement or row names, or a problem (reported once per account).
     fn account(&mut self, named: &str, location: String) -> Option<(i64, String)> {
         let n = normalize_account(named);
+        self.normalized_account(n, || location)
+    }
+
+    /// [`Self::account`] for an account already normalised.
+    fn normalized_account(
+        &mut self,
+        n: String,
+        location: impl FnOnce() -> String,
+    ) -> Option<(i64, String)> {
         if let Some(a) = self.accounts.get(&n) {
             return Some(a.clone());
         }
         if self.unknown_accounts.insert(n.clone()) {
+            let location = location();
             let message = if n.is_empty() {
                 "the file does not name its account; give the account (fundtrail import --account)"
                     .to_string()
@@ -439,36 +573,38 @@ impl<'a> Importer<'a> {
         Ok(())
     }
 
-    fn transaction(&mut self, t: Transaction) {
-        let location = t.location.to_string();
-        let Some((account_id, account_currency)) = self.account(&t.account, location.clone())
+    fn transaction(&mut self, r: Parsed) {
+        let Parsed {
+            mut row,
+            account,
+            amount_minor,
+            booking_date,
+            value_date,
+            base,
+        } = r;
+        let Some((account_id, account_currency)) =
+            self.normalized_account(account, || row.location.clone())
         else {
             return;
         };
-        let units = currency_minor_units(&t.currency);
-        let Some(amount_minor) = to_minor(t.amount, units) else {
+        if let Err(message) = amount_minor {
             return self.push_problem(problem(
                 ErrorCode::BadStatementRow,
-                Some(location),
+                Some(row.location),
                 Some("amount"),
-                format!(
-                    "{} has more than {units} decimals for {}",
-                    t.amount, t.currency
-                ),
+                message,
             ));
-        };
-        let account = normalize_account(&t.account);
-        let base = fingerprint_base(&account, &t);
+        }
         let occurrence = self.chunk_occurrences.entry(base).or_insert(0);
         *occurrence += 1;
         let occurrence = *occurrence;
-        let tag = counterparty_tag(self.keys, &t);
+        row.account_id = account_id;
+        row.statement_id = self.statement_id;
         self.pending.push(Pending {
-            t,
-            account_id,
-            account_currency,
-            amount_minor,
-            tag,
+            currency_differs: row.currency != account_currency,
+            row,
+            booking_date,
+            value_date,
             base,
             occurrence,
         });
@@ -488,10 +624,13 @@ impl<'a> Importer<'a> {
         let mut seqs: Vec<i64> = payments.values().map(|p| p.seq).collect();
         seqs.sort_unstable();
         load_funds(conn, &self.dir, &seqs, &mut state)?;
-        let parents: Vec<i64> = seqs
+        let mut parents: Vec<i64> = seqs
             .iter()
             .filter_map(|s| state.get(*s).and_then(|f| f.source))
             .collect();
+        // Most payments of a chunk draw on a few allocations.
+        parents.sort_unstable();
+        parents.dedup();
         load_funds(conn, &self.dir, &parents, &mut state)?;
         for chunk in seqs.chunks(INSERT_ROWS_MAX) {
             let confirmed: Vec<(i64, Option<i64>)> = ledger_entries::table
@@ -519,45 +658,33 @@ impl<'a> Importer<'a> {
 
         let mut rows = Vec::with_capacity(pending.len());
         let mut entries = Vec::new();
-        for (i, p) in pending.iter().enumerate() {
+        for (mut p, (fingerprint, duplicate_of)) in pending.into_iter().zip(duplicates) {
             let id = self.next_row_id;
             self.next_row_id += 1;
             self.first_row_id.get_or_insert(id);
             self.counts.rows_total += 1;
-            let mut row = BankRow {
-                id,
-                statement_id: self.statement_id,
-                location: p.t.location.to_string(),
-                account_id: p.account_id,
-                booking_date: p.t.booking_date.to_string(),
-                value_date: p.t.value_date.map(|d| d.to_string()),
-                amount_minor: p.amount_minor,
-                currency: p.t.currency.clone(),
-                counterparty_name_masked: p.t.counterparty_name.as_deref().map(mask_name),
-                counterparty_account_masked: p.t.counterparty_account.as_deref().map(mask_account),
-                counterparty_account_tag: p.tag.clone(),
-                reference: p.t.reference.clone(),
-                bank_txn_id: p.t.bank_txn_id.clone(),
-                text: p.t.text.clone(),
-                reversal: p.t.reversal,
-                return_reason: p.t.return_reason.clone(),
-                fingerprint: duplicates[i].0.clone(),
-                status: "unmatched".into(),
-                match_strength: None,
-                matched_seq: None,
-                entry_seq: None,
-                duplicate_of: duplicates[i].1,
-                note: None,
-            };
-            if row.duplicate_of.is_some() {
-                row.status = "duplicate".into();
+            p.row.id = id;
+            if let Some(fingerprint) = fingerprint {
+                p.row.fingerprint = fingerprint;
+            }
+            p.row.duplicate_of = duplicate_of;
+            if duplicate_of.is_some() {
+                p.row.status = "duplicate".into();
                 self.counts.rows_duplicate += 1;
-                rows.push(row);
+                rows.push(p.row);
                 continue;
             }
-            match self.decide(p, &by_reference, &by_recipient, &tag_recipients, &mut state) {
+            let decided = self.decide(
+                &p,
+                &by_reference,
+                &by_recipient,
+                &tag_recipients,
+                &mut state,
+            );
+            let row = match decided {
                 Ok((payment, kind, strength)) => {
-                    let entry = self.entry(p, &payment, kind, id);
+                    let entry = self.entry(&p, payment, kind, id);
+                    let mut row = p.row;
                     row.status = if kind == EntryKind::Confirmation {
                         "confirmed"
                     } else {
@@ -573,42 +700,37 @@ impl<'a> Importer<'a> {
                         _ => self.counts.returned += 1,
                     }
                     entries.push(entry);
+                    row
                 }
                 Err((note, matched)) => {
+                    let mut row = p.row;
+                    row.status = "unmatched".into();
                     row.note = Some(note.to_string());
                     row.matched_seq = matched;
                     self.counts.unmatched += 1;
+                    row
                 }
-            }
+            };
             rows.push(row);
         }
         // Entries first: rows point at them.
         for chunk in entries.chunks(INSERT_ROWS_MAX) {
             insert_entries(conn, chunk)?;
         }
-        for chunk in rows.chunks(INSERT_ROWS_MAX) {
-            match conn {
-                DbConn::Sqlite(c) => diesel::insert_into(bank_rows::table)
-                    .values(chunk)
-                    .execute(c)?,
-            };
-        }
+        insert_bank_rows(conn, &rows)?;
         save_changed_funds(conn, &state, self.head_seq)?;
         Ok(())
     }
 
-    /// For each pending row: its fingerprint, and the earlier row (of another statement) it
-    /// repeats, if any. Every lookup goes through the (account, fingerprint) index.
-    fn duplicates(
-        &self,
-        conn: &mut DbConn,
-        pending: &[Pending],
-    ) -> AppResult<Vec<(Vec<u8>, Option<i64>)>> {
+    /// For each pending row: its fingerprint where it is not that of a first occurrence (which
+    /// the row carries), and the earlier row (of another statement) it repeats, if any. Every
+    /// lookup goes through the (account, fingerprint) index.
+    fn duplicates(&self, conn: &mut DbConn, pending: &[Pending]) -> AppResult<Duplicates> {
         // Rows identical to one earlier in this same file (an earlier chunk) count on from there.
         let firsts: Vec<(i64, Vec<u8>)> = pending
             .iter()
             .filter(|p| p.occurrence == 1)
-            .map(|p| (p.account_id, fingerprint(&p.base, 1)))
+            .map(|p| (p.row.account_id, p.row.fingerprint.clone()))
             .collect();
         let seen = self.stored_rows(conn, &firsts)?;
         let in_this = |rows: Option<&Vec<StoredRow>>| {
@@ -616,13 +738,13 @@ impl<'a> Importer<'a> {
         };
         let mut offsets: HashMap<[u8; 32], u32> = HashMap::new();
         for p in pending.iter().filter(|p| p.occurrence == 1) {
-            let key = (p.account_id, fingerprint(&p.base, 1));
+            let key = (p.row.account_id, p.row.fingerprint.clone());
             if offsets.contains_key(&p.base) || !in_this(seen.get(&key)) {
                 continue;
             }
             let mut k = 1;
             loop {
-                let next = (p.account_id, fingerprint(&p.base, k + 1));
+                let next = (p.row.account_id, fingerprint(&p.base, k + 1));
                 let found = self.stored_rows(conn, std::slice::from_ref(&next))?;
                 if !in_this(found.get(&next)) {
                     break;
@@ -631,27 +753,39 @@ impl<'a> Importer<'a> {
             }
             offsets.insert(p.base, k);
         }
-        let keys: Vec<(i64, Vec<u8>)> = pending
+        // The first occurrences need no second lookup: their keys were looked up as `firsts`.
+        let keys: Vec<(i64, Option<Vec<u8>>)> = pending
             .iter()
             .map(|p| {
                 let k = p.occurrence + offsets.get(&p.base).copied().unwrap_or(0);
-                (p.account_id, fingerprint(&p.base, k))
+                (p.row.account_id, (k != 1).then(|| fingerprint(&p.base, k)))
             })
             .collect();
-        let found = if offsets.is_empty() && pending.iter().all(|p| p.occurrence == 1) {
-            seen
-        } else {
-            self.stored_rows(conn, &keys)?
+        let later: Vec<(i64, Vec<u8>)> = keys
+            .iter()
+            .filter_map(|(a, fp)| fp.as_ref().map(|fp| (*a, fp.clone())))
+            .collect();
+        let found_later = self.stored_rows(conn, &later)?;
+        let original = |rows: Option<&Vec<StoredRow>>| {
+            rows.and_then(|rows| {
+                rows.iter()
+                    .find(|(_, st, dup)| *st != self.statement_id && dup.is_none())
+                    .map(|(id, _, _)| *id)
+            })
         };
-        Ok(keys
-            .into_iter()
-            .map(|key| {
-                let original = found.get(&key).and_then(|rows| {
-                    rows.iter()
-                        .find(|(_, st, dup)| *st != self.statement_id && dup.is_none())
-                        .map(|(id, _, _)| *id)
-                });
-                (key.1, original)
+        Ok(pending
+            .iter()
+            .zip(keys)
+            .map(|(p, (account, fp))| match fp {
+                None => (
+                    None,
+                    original(seen.get(&(account, p.row.fingerprint.clone()))),
+                ),
+                Some(fp) => {
+                    let key = (account, fp);
+                    let o = original(found_later.get(&key));
+                    (Some(key.1), o)
+                }
             })
             .collect())
     }
@@ -691,7 +825,7 @@ impl<'a> Importer<'a> {
         &self,
         conn: &mut DbConn,
         pending: &[Pending],
-        duplicates: &[(Vec<u8>, Option<i64>)],
+        duplicates: &[(Option<Vec<u8>>, Option<i64>)],
     ) -> AppResult<(BTreeMap<i64, Payment>, RecipientsByTag)> {
         type Row = (i64, i64, String, Option<String>, i64, String, String);
         let select = (
@@ -708,7 +842,7 @@ impl<'a> Importer<'a> {
             .iter()
             .zip(duplicates)
             .filter(|(_, d)| d.1.is_none())
-            .filter_map(|(p, _)| row_reference(&p.t))
+            .filter_map(|(p, _)| row_reference(&p.row))
             .collect();
         refs.sort_unstable();
         refs.dedup();
@@ -732,7 +866,7 @@ impl<'a> Importer<'a> {
             .iter()
             .zip(duplicates)
             .filter(|(p, d)| {
-                d.1.is_none() && !row_reference(&p.t).is_some_and(|r| referenced.contains(r))
+                d.1.is_none() && !row_reference(&p.row).is_some_and(|r| referenced.contains(r))
             })
             .map(|(p, _)| p)
             .collect();
@@ -782,7 +916,10 @@ impl<'a> Importer<'a> {
         conn: &mut DbConn,
         pending: &[&Pending],
     ) -> AppResult<RecipientsByTag> {
-        let mut tags: Vec<&str> = pending.iter().filter_map(|p| p.tag.as_deref()).collect();
+        let mut tags: Vec<&str> = pending
+            .iter()
+            .filter_map(|p| p.row.counterparty_account_tag.as_deref())
+            .collect();
         tags.sort_unstable();
         tags.dedup();
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
@@ -805,41 +942,41 @@ impl<'a> Importer<'a> {
 
     /// Matches one row: the payment, the kind of entry, and `strong`/`weak`; or why not (and
     /// the payment it was about, when known).
-    fn decide(
+    fn decide<'p>(
         &self,
         p: &Pending,
-        by_reference: &HashMap<&str, Vec<&Payment>>,
-        by_recipient: &HashMap<&str, Vec<&Payment>>,
+        by_reference: &HashMap<&str, Vec<&'p Payment>>,
+        by_recipient: &HashMap<&str, Vec<&'p Payment>>,
         tag_recipients: &RecipientsByTag,
         state: &mut FundsState,
-    ) -> Result<(Payment, EntryKind, &'static str), (&'static str, Option<i64>)> {
-        if p.t.currency != p.account_currency {
+    ) -> Result<(&'p Payment, EntryKind, &'static str), (&'static str, Option<i64>)> {
+        let row = &p.row;
+        if p.currency_differs {
             return Err((note::CURRENCY_DIFFERS, None));
         }
-        if p.amount_minor == 0 {
+        if row.amount_minor == 0 {
             return Err((note::ZERO_AMOUNT, None));
         }
-        let kind = match (p.amount_minor < 0, p.t.reversal) {
+        let kind = match (row.amount_minor < 0, row.reversal) {
             (true, false) => EntryKind::Confirmation,
             (false, _) => EntryKind::Return,
             (true, true) => return Err((note::REVERSAL_OF_CREDIT, None)),
         };
-        let amount = p.amount_minor.abs();
-        let strong: Vec<&Payment> = row_reference(&p.t)
+        let amount = row.amount_minor.abs();
+        let strong: &[&Payment] = row_reference(row)
             .and_then(|r| by_reference.get(r))
-            .cloned()
-            .unwrap_or_default();
-        let (payment, strength) = match strong.as_slice() {
-            [one] => ((*one).clone(), "strong"),
+            .map_or(&[], Vec::as_slice);
+        let (payment, strength): (&'p Payment, _) = match strong {
+            [one] => (one, "strong"),
             [_, _, ..] => return Err((note::AMBIGUOUS_REFERENCE, None)),
             [] => {
-                let flagged_return = p.t.return_reason.is_some() || p.t.reversal;
+                let flagged_return = row.return_reason.is_some() || row.reversal;
                 if kind == EntryKind::Return && !flagged_return {
                     return Err((note::CREDIT, None));
                 }
-                let date = p.t.value_date.unwrap_or(p.t.booking_date);
-                let mut weak: Vec<(i64, &Payment)> = p
-                    .tag
+                let date = p.value_date.unwrap_or(p.booking_date);
+                let mut weak: Vec<(i64, &'p Payment)> = row
+                    .counterparty_account_tag
                     .as_ref()
                     .and_then(|t| tag_recipients.get(t))
                     .into_iter()
@@ -865,7 +1002,7 @@ impl<'a> Importer<'a> {
                     .collect();
                 weak.sort_by_key(|(days, c)| (*days, c.seq));
                 match weak.first() {
-                    Some((_, c)) => ((*c).clone(), "weak"),
+                    Some((_, c)) => (*c, "weak"),
                     None if kind == EntryKind::Return => return Err((note::CREDIT, None)),
                     None => return Err((note::NO_MATCHING_PAYMENT, None)),
                 }
@@ -875,8 +1012,8 @@ impl<'a> Importer<'a> {
             .dir
             .program(payment.program_id)
             .ok_or(("unknown_program", Some(payment.seq)))?;
-        if program.currency != p.t.currency
-            || program.minor_units != currency_minor_units(&p.t.currency)
+        if program.currency != row.currency
+            || program.minor_units != currency_minor_units(&row.currency)
         {
             return Err((note::CURRENCY_DIFFERS, Some(payment.seq)));
         }
@@ -916,14 +1053,14 @@ impl<'a> Importer<'a> {
             .program(payment.program_id)
             .expect("checked in decide");
         let seq = self.head_seq + 1;
-        let mut memo = format!("{} {} (row {row_id})", self.memo_prefix, p.t.location);
-        if let Some(id) = &p.t.bank_txn_id {
+        let mut memo = format!("{} {} (row {row_id})", self.memo_prefix, p.row.location);
+        if let Some(id) = &p.row.bank_txn_id {
             memo.push_str(", bank txn ");
             memo.push_str(id);
         }
         memo.retain(|c| !c.is_control());
         truncate_bytes(&mut memo, MEMO_BYTES_MAX);
-        let amount_minor = p.amount_minor.abs();
+        let amount_minor = p.row.amount_minor.abs();
         let body = EntryBody {
             kind,
             program: program.code.clone(),
@@ -938,7 +1075,12 @@ impl<'a> Importer<'a> {
                 _ => return_reference(payment.seq),
             },
             memo,
-            value_date: p.t.value_date.unwrap_or(p.t.booking_date).to_string(),
+            value_date: p
+                .row
+                .value_date
+                .as_ref()
+                .unwrap_or(&p.row.booking_date)
+                .clone(),
         };
         debug_assert!(
             check_shape(kind, &body, &self.org_code).is_empty(),
@@ -1013,6 +1155,24 @@ impl<'a> Importer<'a> {
             .execute(conn)?;
         Ok(self.statement_id)
     }
+}
+
+/// Stores bank rows one INSERT each, through one prepared statement that stays cached. A
+/// multi-row INSERT is a new statement to prepare (23 columns × up to 1,000 rows) every time,
+/// and inside the import's transaction SQLite copies every page such a statement touches into
+/// a statement journal (so that it alone can be undone), which spills to a temporary file; a
+/// single-row INSERT needs neither (its FK and CHECK failures abort the import anyway).
+fn insert_bank_rows(conn: &mut DbConn, rows: &[BankRow]) -> AppResult<()> {
+    match conn {
+        DbConn::Sqlite(c) => {
+            for row in rows {
+                diesel::insert_into(bank_rows::table)
+                    .values(row)
+                    .execute(c)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A statement file on this machine, and how to read it.
