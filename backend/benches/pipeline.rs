@@ -522,48 +522,14 @@ fn parse_only(scenario: &ScenarioDir) -> f64 {
 }
 
 /// SHA-256 over every entry's canonical bytes — the bytes its hash covers — timing only the
-/// hashing; the bytes are built a page at a time (untimed). Entries per second.
+/// hashing (`ledger::verify::sha256_baseline` builds the bytes a chunk at a time, untimed).
+/// Entries per second.
 fn sha256_canonical(conn: &mut DbConn) -> f64 {
-    use fundtrail::ledger::read::{list, Directory, EntryFilter};
-    use fundtrail::ledger::{entry_canonical, ChainFields};
-    let directory = Directory::load(conn).unwrap();
-    let (mut after, mut n, mut seconds) = (0i64, 0usize, 0.0);
-    let mut bytes: Vec<String> = Vec::new();
-    loop {
-        let page = list(
-            conn,
-            &directory,
-            &EntryFilter {
-                after: Some(after),
-                limit: Some(1000),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        bytes.clear();
-        for e in &page.entries {
-            let prev: [u8; 32] = hex::decode(&e.prev_hash).unwrap().try_into().unwrap();
-            bytes.push(entry_canonical(
-                &e.body(),
-                &ChainFields {
-                    seq: e.seq,
-                    author: &e.author,
-                    batch: &e.batch,
-                    recorded_at: &e.recorded_at,
-                    prev_hash: &prev,
-                },
-            ));
-        }
-        let started = Instant::now();
-        for b in &bytes {
-            std::hint::black_box(fundtrail::crypto::sha256(b.as_bytes()));
-        }
-        seconds += started.elapsed().as_secs_f64();
-        n += bytes.len();
-        match page.next_cursor {
-            Some(c) => after = c,
-            None => break,
-        }
-    }
-    n as f64 / seconds
+    let (entries, bytes, seconds) =
+        fundtrail::ledger::verify::sha256_baseline(conn, &mut |_| {}).unwrap();
+    println!(
+        "sha256 baseline: {entries} entries, {:.0} bytes each on average",
+        bytes as f64 / entries as f64
+    );
+    entries as f64 / seconds
 }

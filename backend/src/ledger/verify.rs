@@ -879,6 +879,17 @@ mod stored {
     }
 
     impl Row {
+        /// What the chain adds to the body, were `prev_hash` the previous entry's hash.
+        fn chain<'a>(&self, text: &'a str, prev_hash: &'a [u8; 32]) -> ChainFields<'a> {
+            ChainFields {
+                seq: self.seq,
+                author: self.author.of(text),
+                batch: self.batch.of(text),
+                recorded_at: self.recorded_at.of(text),
+                prev_hash,
+            }
+        }
+
         fn body<'a>(&self, text: &'a str) -> BodyRef<'a> {
             BodyRef {
                 kind: self.kind,
@@ -1223,13 +1234,7 @@ mod stored {
                     write_entry_canonical(
                         &mut self.scratch,
                         &row.body(&chunk.text),
-                        &ChainFields {
-                            seq: row.seq,
-                            author: row.author.of(&chunk.text),
-                            batch: row.batch.of(&chunk.text),
-                            recorded_at: row.recorded_at.of(&chunk.text),
-                            prev_hash: &self.prev,
-                        },
+                        &row.chain(&chunk.text, &self.prev),
                     );
                     let hash = sha256(self.scratch.as_bytes());
                     row.recomputed = Some((self.prev, hash));
@@ -1263,13 +1268,7 @@ mod stored {
                 write_entry_canonical(
                     &mut bytes,
                     &row.body(&chunk.text),
-                    &ChainFields {
-                        seq: row.seq,
-                        author: row.author.of(&chunk.text),
-                        batch: row.batch.of(&chunk.text),
-                        recorded_at: row.recorded_at.of(&chunk.text),
-                        prev_hash: &reader.prev,
-                    },
+                    &row.chain(&chunk.text, &reader.prev),
                 );
                 ends.push(bytes.len());
                 reader.prev = row.hash.unwrap_or(GENESIS_HASH);
