@@ -30,7 +30,6 @@ mod common;
 use common::{env_usize, peak_rss_bytes};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection as _, TransactionManager};
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
 use fundtrail::db::DbConn;
 use fundtrail::demo::{Loader, ScenarioDir};
 use fundtrail_fixtures::{generate, Cases, Options};
@@ -49,9 +48,6 @@ const DIR_ENV: &str = "FUNDTRAIL_PIPELINE_DIR";
 const RESULT_TAG: &str = "PIPELINE-RESULT ";
 /// Rows per transaction in the plain-insert baselines, as in the signed batches.
 const BASELINE_TX_ROWS: usize = 10_000;
-/// Rows per INSERT statement in the plain-insert baselines (a fixed-size array, so the
-/// statement is prepared once, as `ledger::append` does); the remainder goes row by row.
-const BASELINE_INSERT_ROWS: usize = 64;
 /// The day the report is made as of: after every payment and statement of the scenario.
 const AS_OF: &str = "2026-12-31";
 
@@ -376,34 +372,36 @@ fn plain_db(dir: &Path, name: &str) -> (DbConn, PathBuf) {
     (conn, path)
 }
 
-/// Inserts `rows` in one transaction, arrays of [`BASELINE_INSERT_ROWS`] through `array`
-/// and the rest through `one`; returns the seconds spent.
-fn timed_inserts<T>(
-    conn: &mut DbConn,
-    rows: &[T],
-    array: impl Fn(&mut SqliteConnection, &[T; BASELINE_INSERT_ROWS]),
-    one: impl Fn(&mut SqliteConnection, &T),
+/// Rows per second of a plain INSERT into a fresh database of the same schema: each batch
+/// `next` reads back (untimed, so memory stays flat) goes in one transaction, the way the
+/// service inserts (`fundtrail::insert_rows!`), and nothing else.
+fn plain_insert<T>(
+    dir: &Path,
+    name: &str,
+    mut next: impl FnMut() -> Option<Vec<T>>,
+    insert: impl Fn(&mut DbConn, &[T]) -> QueryResult<()>,
 ) -> f64 {
-    let DbConn::Sqlite(c) = conn;
-    let started = Instant::now();
-    AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE").unwrap();
-    let mut arrays = rows.chunks_exact(BASELINE_INSERT_ROWS);
-    for chunk in &mut arrays {
-        array(c, chunk.try_into().unwrap());
+    let (mut plain, path) = plain_db(dir, name);
+    let (mut n, mut seconds) = (0usize, 0.0);
+    while let Some(rows) = next() {
+        n += rows.len();
+        let started = Instant::now();
+        let DbConn::Sqlite(c) = &mut plain;
+        AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE").unwrap();
+        insert(&mut plain, &rows).unwrap();
+        let DbConn::Sqlite(c) = &mut plain;
+        AnsiTransactionManager::commit_transaction(c).unwrap();
+        seconds += started.elapsed().as_secs_f64();
     }
-    for row in arrays.remainder() {
-        one(c, row);
-    }
-    AnsiTransactionManager::commit_transaction(c).unwrap();
-    started.elapsed().as_secs_f64()
+    drop(plain);
+    remove_db(&path);
+    n as f64 / seconds
 }
 
-/// Plain INSERT of the registered recipient rows into a fresh database, read back a batch at a
-/// time (untimed) so memory stays flat. Rows per second.
+/// The registered recipients, as new rows, [`BASELINE_TX_ROWS`] at a time.
 fn plain_insert_recipients(conn: &mut DbConn, dir: &Path) -> f64 {
-    let (mut plain, path) = plain_db(dir, "baseline-register.db");
-    let (mut after, mut n, mut seconds) = (0i64, 0usize, 0.0);
-    loop {
+    let mut after = 0i64;
+    let next = || {
         let rows: Vec<RecipientRow> = recipients::table
             .filter(recipients::id.gt(after))
             .order(recipients::id)
@@ -411,50 +409,33 @@ fn plain_insert_recipients(conn: &mut DbConn, dir: &Path) -> f64 {
             .select(RecipientRow::as_select())
             .load(conn)
             .unwrap();
-        let Some(last) = rows.last() else { break };
-        after = last.id;
-        n += rows.len();
-        let rows: Vec<fundtrail_schema::rows::NewRecipient> = rows
-            .into_iter()
-            .map(|r| fundtrail_schema::rows::NewRecipient {
-                pseudonym: r.pseudonym,
-                home_org_id: r.home_org_id,
-                status: r.status,
-                status_date: r.status_date,
-                account_tag: r.account_tag,
-                personal_data: r.personal_data,
-                created_at: r.created_at,
-                updated_at: r.updated_at,
-                entitlement_minor: r.entitlement_minor,
-            })
-            .collect();
-        seconds += timed_inserts(
-            &mut plain,
-            &rows,
-            |c, part| {
-                diesel::insert_into(recipients::table)
-                    .values(part)
-                    .execute(c)
-                    .unwrap();
-            },
-            |c, row| {
-                diesel::insert_into(recipients::table)
-                    .values(row)
-                    .execute(c)
-                    .unwrap();
-            },
-        );
-    }
-    drop(plain);
-    remove_db(&path);
-    n as f64 / seconds
+        after = rows.last()?.id;
+        Some(
+            rows.into_iter()
+                .map(|r| fundtrail_schema::rows::NewRecipient {
+                    pseudonym: r.pseudonym,
+                    home_org_id: r.home_org_id,
+                    status: r.status,
+                    status_date: r.status_date,
+                    account_tag: r.account_tag,
+                    personal_data: r.personal_data,
+                    created_at: r.created_at,
+                    updated_at: r.updated_at,
+                    entitlement_minor: r.entitlement_minor,
+                })
+                .collect(),
+        )
+    };
+    plain_insert(dir, "baseline-register.db", next, |c, rows| {
+        fundtrail::insert_rows!(c, recipients::table, rows);
+        Ok(())
+    })
 }
 
-/// Plain INSERT of the disbursement rows into a fresh database, as above. Rows per second.
+/// The disbursement rows, from each [`BASELINE_TX_ROWS`] entries of the ledger.
 fn plain_insert_disbursements(conn: &mut DbConn, dir: &Path) -> f64 {
-    let (mut plain, path) = plain_db(dir, "baseline-disburse.db");
-    let (mut after, mut n, mut seconds) = (0i64, 0usize, 0.0);
-    loop {
+    let mut after = 0i64;
+    let next = || {
         let rows: Vec<LedgerEntryRow> = ledger_entries::table
             .filter(ledger_entries::seq.gt(after))
             .order(ledger_entries::seq)
@@ -462,33 +443,17 @@ fn plain_insert_disbursements(conn: &mut DbConn, dir: &Path) -> f64 {
             .select(LedgerEntryRow::as_select())
             .load(conn)
             .unwrap();
-        let Some(last) = rows.last() else { break };
-        after = last.seq;
-        let rows: Vec<LedgerEntryRow> = rows
-            .into_iter()
-            .filter(|r| r.kind == "disbursement")
-            .collect();
-        n += rows.len();
-        seconds += timed_inserts(
-            &mut plain,
-            &rows,
-            |c, part| {
-                diesel::insert_into(ledger_entries::table)
-                    .values(part)
-                    .execute(c)
-                    .unwrap();
-            },
-            |c, row| {
-                diesel::insert_into(ledger_entries::table)
-                    .values(row)
-                    .execute(c)
-                    .unwrap();
-            },
-        );
-    }
-    drop(plain);
-    remove_db(&path);
-    n as f64 / seconds
+        after = rows.last()?.seq;
+        Some(
+            rows.into_iter()
+                .filter(|r| r.kind == "disbursement")
+                .collect(),
+        )
+    };
+    plain_insert(dir, "baseline-disburse.db", next, |c, rows| {
+        fundtrail::insert_rows!(c, ledger_entries::table, rows);
+        Ok(())
+    })
 }
 
 fn remove_db(path: &Path) {

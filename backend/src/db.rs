@@ -18,14 +18,16 @@ pub enum DbConn {
 pub type Pool = r2d2::Pool<Manager>;
 
 /// Rows per multi-row INSERT of [`insert_rows!`].
-pub(crate) const INSERT_ARRAY_ROWS: usize = 64;
+pub const INSERT_ARRAY_ROWS: usize = 64;
 
 /// Inserts a slice of diesel rows into `table`: fixed-size arrays of [`INSERT_ARRAY_ROWS`]
 /// through one multi-row statement, the remainder row by row. Diesel caches a prepared
 /// statement only when its shape is known at compile time, so both statements are prepared
 /// once per connection (measured: 1000-row statements built per call spent ~15% of an append
 /// parsing SQL). Multi-row INSERT is backend-specific in diesel (MultiBackend has no batch
-/// insert), so this goes to the concrete connection.
+/// insert), so this goes to the concrete connection. Errors return through `?`. (Public so
+/// that the benchmarks' plain-insert baselines insert the same way.)
+#[macro_export]
 macro_rules! insert_rows {
     ($conn:expr, $table:expr, $rows:expr) => {{
         let rows = $rows;
@@ -44,7 +46,6 @@ macro_rules! insert_rows {
         }
     }};
 }
-pub(crate) use insert_rows;
 
 /// Opens connections with the settings Fundtrail relies on.
 #[derive(Debug, Clone)]

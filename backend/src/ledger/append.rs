@@ -310,12 +310,12 @@ pub(crate) fn load_funds(
 }
 
 pub(crate) fn insert_entries(conn: &mut DbConn, rows: &[LedgerEntryRow]) -> AppResult<()> {
-    crate::db::insert_rows!(conn, ledger_entries::table, rows);
+    crate::insert_rows!(conn, ledger_entries::table, rows);
     Ok(())
 }
 
 pub(crate) fn insert_funds(conn: &mut DbConn, rows: &[LedgerFundsRow]) -> AppResult<()> {
-    crate::db::insert_rows!(conn, ledger_funds::table, rows);
+    crate::insert_rows!(conn, ledger_funds::table, rows);
     Ok(())
 }
 

@@ -277,7 +277,7 @@ pub fn register(
                 .collect();
             return Err(AppError::batch(problems));
         }
-        crate::db::insert_rows!(conn, recipients::table, &rows);
+        crate::insert_rows!(conn, recipients::table, &rows);
         Ok(Registered { pseudonyms })
     })
 }
