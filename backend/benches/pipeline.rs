@@ -15,13 +15,15 @@
 //! | `reconcile` | the report over everything, written as JSON and HTML | — |
 //! | `verify` | the whole chain checked from the database | SHA-256 over the same canonical bytes |
 //!
-//! Every stage runs through `fundtrail::demo::Loader` — the calls `fundtrail demo` makes, which
-//! are the API handlers' calls minus the socket: sign the request, verify it as the server
-//! does, then the service function (`service::recipients::register`, `ledger::append::append`,
-//! `statements::import::import_local`, `reconcile::engine::run`, `ledger::verify::verify`).
+//! The writing stages run through `fundtrail::demo::Loader` — the calls `fundtrail demo`
+//! makes, which are the API handlers' calls minus the socket: sign the request, verify it as
+//! the server does, then `service::recipients::register`, `ledger::append::append` or
+//! `statements::import::import_local`; `reconcile` and `verify` call `reconcile::engine::run`
+//! and `ledger::verify::verify` as `fundtrail reconcile --db` and `fundtrail verify --db` do.
 //! Each stage runs in a process of its own, so its peak RSS is its own; the baseline runs after
-//! the stage's peak is read. Results go to `target/bench/results.json` (`BENCH_OUT` to change)
-//! for comparison between commits; the data stays in `target/bench/pipeline-N/`. (`BENCH_OUT` is taken as is: give an absolute path.)
+//! the stage's peak is read. Results go to `target/bench/results.json` (`BENCH_OUT`, an
+//! absolute path, to change) and `target/bench/results-N.json`, for comparison between commits;
+//! the data stays in `target/bench/pipeline-N/`.
 //! Nothing here asserts speed; it does assert that every stage did all its work and that the
 //! report found every injected case.
 

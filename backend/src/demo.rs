@@ -362,8 +362,7 @@ impl Loader {
         if let Some(seq) = self.received.get(&key) {
             return Ok(*seq);
         }
-        use fundtrail_schema::schema::{ledger_entries as le, programs as pr};
-        // Ids first, so that the lookup runs on the narrow `to_org_id` index.
+        use fundtrail_schema::schema::programs as pr;
         let program_id: i64 = pr::table
             .filter(pr::code.eq(program))
             .select(pr::id)
@@ -372,12 +371,7 @@ impl Loader {
             .filter(orgs_table::code.eq(org))
             .select(orgs_table::id)
             .first(conn)?;
-        let seq: Option<i64> = le::table
-            .filter(le::to_org_id.eq(org_id))
-            .filter(le::program_id.eq(program_id))
-            .filter(le::kind.eq_any(["budget", "allocation"]))
-            .select(diesel::dsl::max(le::seq))
-            .first(conn)?;
+        let seq = received_seq(conn, program_id, org_id)?;
         let seq = seq.ok_or_else(|| {
             AppError::internal(format!("{org} has received nothing in {program}"))
         })?;
@@ -547,9 +541,15 @@ impl Loader {
     pub fn disburse(&mut self, conn: &mut DbConn, dir: &ScenarioDir) -> AppResult<usize> {
         let program = dir.program().to_string();
         let (period, pay_date) = (dir.file.period.clone(), dir.file.pay_date.clone());
+        // What each office draws on, looked up before the client thread starts.
+        let directory = crate::ledger::read::Directory::load(conn)?;
+        let program_id = directory
+            .program_by_code(&program)
+            .ok_or_else(|| AppError::internal(format!("program {program} is not registered")))?
+            .id;
         let mut sources = HashMap::new();
-        for org in crate::ledger::read::Directory::load(conn)?.orgs() {
-            if let Ok(seq) = self.received(conn, &program, &org.code) {
+        for org in directory.orgs() {
+            if let Some(seq) = received_seq(conn, program_id, org.id)? {
                 sources.insert(org.code.clone(), seq);
             }
         }
@@ -804,6 +804,18 @@ where
             .unwrap_or_else(|_| Err(AppError::internal("the client thread panicked")));
         served.and(sent)
     })
+}
+
+/// The seq of the latest budget or allocation org `org_id` received in program `program_id`
+/// (on the narrow `to_org_id` index: given the program alone, SQLite walks all its entries).
+fn received_seq(conn: &mut DbConn, program_id: i64, org_id: i64) -> AppResult<Option<i64>> {
+    use fundtrail_schema::schema::ledger_entries as le;
+    Ok(le::table
+        .filter(le::to_org_id.eq(org_id))
+        .filter(le::program_id.eq(program_id))
+        .filter(le::kind.eq_any(["budget", "allocation"]))
+        .select(diesel::dsl::max(le::seq))
+        .first(conn)?)
 }
 
 /// The seq and amount of the payment `reference` in `program`.

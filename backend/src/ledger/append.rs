@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use utoipa::ToSchema;
 
-/// Rows per INSERT statement (17 columns × 1000 stays under SQLite's 32766 parameters).
-pub(crate) const INSERT_ROWS_MAX: usize = 1000;
+/// Values per `IN (…)` list of a lookup (well under SQLite's 32766 parameters).
+pub(crate) const LOOKUP_VALUES_MAX: usize = 1000;
 
 /// What an accepted batch became.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -385,9 +385,7 @@ pub(crate) fn save_changed_funds(
             });
         }
     }
-    for chunk in new_funds.chunks(INSERT_ROWS_MAX * 5) {
-        insert_funds(conn, chunk)?;
-    }
+    insert_funds(conn, &new_funds)?;
     Ok(())
 }
 
@@ -645,9 +643,7 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
             "every entry passed, so every entry is written"
         );
 
-        for chunk in rows.chunks(INSERT_ROWS_MAX) {
-            insert_entries(conn, chunk)?;
-        }
+        insert_entries(conn, &rows)?;
         let last_seq = head_seq + count as i64;
         save_changed_funds(conn, &state, head_seq)?;
         let mut new_funds = Vec::new();
@@ -664,9 +660,7 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
                 });
             }
         }
-        for chunk in new_funds.chunks(INSERT_ROWS_MAX * 5) {
-            insert_funds(conn, chunk)?;
-        }
+        insert_funds(conn, &new_funds)?;
         Ok(AppendOutcome {
             batch: verified.nonce.clone(),
             first_seq: head_seq + 1,

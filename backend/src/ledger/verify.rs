@@ -10,8 +10,8 @@ use super::read::{Directory, EntryFilter, EntryPage};
 use super::rules::check_shape_of;
 use super::rules::{check_authority, Facts, FundsState, OrgFacts};
 use super::{
-    write_body_canonical, write_entry_canonical, BodyRef, ChainFields, ChainSpans, EntryView,
-    SubmissionView, ENTRIES_PURPOSE, GENESIS_HASH, STATEMENTS_PURPOSE,
+    write_entry_canonical, BodyRef, ChainFields, ChainSpans, EntryView, SubmissionView,
+    ENTRIES_PURPOSE, GENESIS_HASH, STATEMENTS_PURPOSE,
 };
 use crate::crypto::{self, sha256};
 use crate::db::DbConn;
@@ -189,9 +189,6 @@ struct EntryIn<'a> {
     /// The stored `prev_hash` and `hash` as bytes (None if they are not 32 bytes).
     prev_hash: Option<[u8; 32]>,
     hash: Option<[u8; 32]>,
-    /// (the previous hash assumed, the hash of the canonical entry chained to it), computed
-    /// ahead by the database reader; used only if the assumption holds.
-    recomputed: Option<([u8; 32], [u8; 32])>,
     /// `recorded_at` parsed (as `parse_time` does, `i64::MIN` if it does not parse).
     time: Option<Micros>,
     /// (amount, minor units) where `amount` is known to be that amount's canonical text.
@@ -220,7 +217,6 @@ impl<'a> EntryIn<'a> {
             recorded_at: &e.recorded_at,
             prev_hash: hash_bytes(&e.prev_hash),
             hash: hash_bytes(&e.hash),
-            recomputed: None,
             time: None,
             amount_minor: None,
         }
@@ -301,24 +297,10 @@ fn hash_bytes(hex_text: &str) -> Option<[u8; 32]> {
 }
 
 /// Feeds the body's canonical JSON to `payload`: the pieces of the entry's canonical bytes
-/// in `scratch` if they are there (`canonical`), else written anew into `scratch`.
-fn feed_body(
-    payload: &mut digest::Context,
-    scratch: &mut String,
-    canonical: Option<ChainSpans>,
-    body: &BodyRef<'_>,
-) {
-    match canonical {
-        Some(spans) => {
-            for piece in spans.body_pieces(scratch, 0) {
-                payload.update(piece.as_bytes());
-            }
-        }
-        None => {
-            scratch.clear();
-            write_body_canonical(scratch, body);
-            payload.update(scratch.as_bytes());
-        }
+/// (`spans` of `canonical`) that are the body's.
+fn feed_body(payload: &mut digest::Context, canonical: &str, spans: ChainSpans) {
+    for piece in spans.body_pieces(canonical, 0) {
+        payload.update(piece.as_bytes());
     }
 }
 
@@ -394,27 +376,21 @@ impl Verifier {
                     .into(),
             );
         }
-        // The entry's canonical bytes, when written here: the body's (for the batch's signed
-        // payload) are among them.
-        let mut canonical: Option<ChainSpans> = None;
-        let recomputed = match e.recomputed {
-            Some((assumed, hash)) if assumed == self.prev_hash => hash,
-            _ => {
-                self.scratch.clear();
-                canonical = Some(write_entry_canonical(
-                    &mut self.scratch,
-                    &e.body,
-                    &ChainFields {
-                        seq,
-                        author: e.author,
-                        batch: e.batch,
-                        recorded_at: e.recorded_at,
-                        prev_hash: &self.prev_hash,
-                    },
-                ));
-                sha256(self.scratch.as_bytes())
-            }
-        };
+        // The entry's canonical bytes: the body's (for the batch's signed payload) are among
+        // them.
+        self.scratch.clear();
+        let canonical = write_entry_canonical(
+            &mut self.scratch,
+            &e.body,
+            &ChainFields {
+                seq,
+                author: e.author,
+                batch: e.batch,
+                recorded_at: e.recorded_at,
+                prev_hash: &self.prev_hash,
+            },
+        );
+        let recomputed = sha256(self.scratch.as_bytes());
         if e.hash != Some(recomputed) {
             self.fail(
                 seq,
@@ -539,7 +515,7 @@ impl Verifier {
                 }
                 if let Some(payload) = &mut b.payload {
                     payload.update(b",");
-                    feed_body(payload, &mut self.scratch, canonical, &e.body);
+                    feed_body(payload, &self.scratch, canonical);
                 }
                 b.last_seq = seq;
             }
@@ -552,7 +528,7 @@ impl Verifier {
                 let payload = (!bank_fact).then(|| {
                     let mut payload = digest::Context::new(&digest::SHA256);
                     payload.update(b"{\"entries\":[");
-                    feed_body(&mut payload, &mut self.scratch, canonical, &e.body);
+                    feed_body(&mut payload, &self.scratch, canonical);
                     payload
                 });
                 self.batch = Some(Batch {
@@ -758,9 +734,8 @@ pub fn sha256_baseline(
 }
 
 /// Verification straight from the database's columns: one thread reads and decodes rows (ints,
-/// blobs, text copied once into a reused buffer; codes resolved by id through the directory)
-/// and hashes each entry's canonical bytes, while the caller's thread runs the checks above on
-/// them. What the checker sees and reports is what it would see through [`LedgerCopy::page`],
+/// blobs, text copied once into a reused buffer; codes resolved by id through the directory),
+/// while the caller's thread hashes each entry and runs the checks above on them. What the checker sees and reports is what it would see through [`LedgerCopy::page`],
 /// page by page: the same entries (those whose submission exists), the same errors, the same
 /// stopping points.
 mod stored {
@@ -783,10 +758,6 @@ mod stored {
     const READ_ROWS: i64 = 4096;
     /// Entries per page of [`LedgerCopy::page`] (the checker stops where paging would).
     const PAGE: usize = super::super::read::PAGE_ENTRIES_MAX as usize;
-    /// Whether the reader thread hashes the entries (else the checker does).
-    /// (The checker does: it writes each entry's canonical bytes once, for its hash and for
-    /// its batch's signed payload, and so takes work off the reader, the busier of the two.)
-    const HASH_AHEAD: bool = false;
 
     thread_local! {
         /// Where text columns are copied while a query is read: the chunk's text, lent.
@@ -873,7 +844,6 @@ mod stored {
         recorded_at: Span,
         prev_hash: Option<[u8; 32]>,
         hash: Option<[u8; 32]>,
-        recomputed: Option<([u8; 32], [u8; 32])>,
         time: Micros,
         amount_minor: Option<(i64, u32)>,
     }
@@ -915,7 +885,6 @@ mod stored {
                 recorded_at: self.recorded_at.of(text),
                 prev_hash: self.prev_hash,
                 hash: self.hash,
-                recomputed: self.recomputed,
                 time: Some(self.time),
                 amount_minor: self.amount_minor,
             }
@@ -982,10 +951,6 @@ mod stored {
         last_sub: Option<i64>,
         /// The last `recorded_at`: stored value, text, parsed text.
         time: (i64, String, Micros),
-        /// The hash the next entry chains to, as the checker will have it.
-        prev: [u8; 32],
-        hash_ahead: bool,
-        scratch: String,
     }
 
     fn push(text: &mut String, s: &str) -> Span {
@@ -1002,7 +967,7 @@ mod stored {
     }
 
     impl<'d> Reader<'d> {
-        fn new(dir: &'d Directory, hash_ahead: bool) -> Reader<'d> {
+        fn new(dir: &'d Directory) -> Reader<'d> {
             Reader {
                 dir,
                 cursor: 0,
@@ -1010,9 +975,6 @@ mod stored {
                 subs: HashMap::new(),
                 last_sub: None,
                 time: (i64::MIN, String::new(), i64::MIN),
-                prev: GENESIS_HASH,
-                hash_ahead,
-                scratch: String::with_capacity(1024),
             }
         }
 
@@ -1221,26 +1183,12 @@ mod stored {
                     recorded_at,
                     prev_hash: prev_hash.0,
                     hash: hash.0,
-                    recomputed: None,
                     time: self.time.2,
                     amount_minor: amount_known.then_some((amount_minor, minor_units)),
                 };
                 chunk.rows.push(row);
             }
             self.raw = raw;
-            if self.hash_ahead {
-                for row in &mut chunk.rows {
-                    self.scratch.clear();
-                    write_entry_canonical(
-                        &mut self.scratch,
-                        &row.body(&chunk.text),
-                        &row.chain(&chunk.text, &self.prev),
-                    );
-                    let hash = sha256(self.scratch.as_bytes());
-                    row.recomputed = Some((self.prev, hash));
-                    self.prev = row.hash.unwrap_or(hash);
-                }
-            }
             Ok(chunk.error.is_none())
         }
     }
@@ -1251,10 +1199,11 @@ mod stored {
         progress: &mut dyn FnMut(i64),
     ) -> AppResult<(i64, u64, f64)> {
         let DbConn::Sqlite(conn) = db;
-        let mut reader = Reader::new(dir, false);
+        let mut reader = Reader::new(dir);
         let mut chunk = Chunk::default();
         let mut bytes = String::new();
         let mut ends: Vec<usize> = Vec::new();
+        let mut prev = GENESIS_HASH;
         let (mut entries, mut total, mut seconds) = (0i64, 0u64, 0f64);
         loop {
             chunk.clear();
@@ -1268,10 +1217,10 @@ mod stored {
                 write_entry_canonical(
                     &mut bytes,
                     &row.body(&chunk.text),
-                    &row.chain(&chunk.text, &reader.prev),
+                    &row.chain(&chunk.text, &prev),
                 );
                 ends.push(bytes.len());
-                reader.prev = row.hash.unwrap_or(GENESIS_HASH);
+                prev = row.hash.unwrap_or(GENESIS_HASH);
             }
             let started = std::time::Instant::now();
             let mut start = 0;
@@ -1298,7 +1247,7 @@ mod stored {
         to_checker: mpsc::SyncSender<Chunk>,
         recycled: mpsc::Receiver<Chunk>,
     ) {
-        let mut reader = Reader::new(dir, HASH_AHEAD);
+        let mut reader = Reader::new(dir);
         loop {
             let mut chunk = recycled.try_recv().unwrap_or_default();
             chunk.clear();

@@ -32,7 +32,7 @@ use crate::domain::{format_micros, EntryKind, Micros, Period};
 use crate::error::{AppError, AppResult, ErrorCode, Problem};
 use crate::ledger::append::{
     chain_head, check_key_still_valid, insert_entries, load_funds, save_changed_funds,
-    INSERT_ROWS_MAX,
+    LOOKUP_VALUES_MAX,
 };
 use crate::ledger::read::Directory;
 use crate::ledger::rules::{
@@ -632,7 +632,7 @@ impl<'a> Importer<'a> {
         parents.sort_unstable();
         parents.dedup();
         load_funds(conn, &self.dir, &parents, &mut state)?;
-        for chunk in seqs.chunks(INSERT_ROWS_MAX) {
+        for chunk in seqs.chunks(LOOKUP_VALUES_MAX) {
             let confirmed: Vec<(i64, Option<i64>)> = ledger_entries::table
                 .filter(ledger_entries::kind.eq(EntryKind::Confirmation.as_str()))
                 .filter(ledger_entries::source_seq.eq_any(chunk))
@@ -714,9 +714,7 @@ impl<'a> Importer<'a> {
             rows.push(row);
         }
         // Entries first: rows point at them.
-        for chunk in entries.chunks(INSERT_ROWS_MAX) {
-            insert_entries(conn, chunk)?;
-        }
+        insert_entries(conn, &entries)?;
         insert_bank_rows(conn, &rows)?;
         save_changed_funds(conn, &state, self.head_seq)?;
         Ok(())
@@ -798,7 +796,7 @@ impl<'a> Importer<'a> {
         }
         let mut out = StoredRows::new();
         for (account, fps) in by_account {
-            for chunk in fps.chunks(INSERT_ROWS_MAX) {
+            for chunk in fps.chunks(LOOKUP_VALUES_MAX) {
                 let rows: Vec<(i64, i64, Option<i64>, Vec<u8>)> = bank_rows::table
                     .filter(bank_rows::account_id.eq(account))
                     .filter(bank_rows::fingerprint.eq_any(chunk))
@@ -847,7 +845,7 @@ impl<'a> Importer<'a> {
         refs.sort_unstable();
         refs.dedup();
         let mut found: Vec<Row> = Vec::new();
-        for chunk in refs.chunks(INSERT_ROWS_MAX) {
+        for chunk in refs.chunks(LOOKUP_VALUES_MAX) {
             // Only (program_id, reference) goes to SQLite, so it uses that unique index: given
             // the kind and author too, it may prefer the author index and walk every entry of
             // the author for each chunk. Those are checked here.
@@ -878,7 +876,7 @@ impl<'a> Importer<'a> {
             .collect();
         pseudonyms.sort_unstable();
         pseudonyms.dedup();
-        for chunk in pseudonyms.chunks(INSERT_ROWS_MAX) {
+        for chunk in pseudonyms.chunks(LOOKUP_VALUES_MAX) {
             // Only the recipient index narrows this: kind and author are checked here, or
             // SQLite would walk every entry of the author.
             let rows: Vec<(Row, String, i64)> = ledger_entries::table
@@ -923,7 +921,7 @@ impl<'a> Importer<'a> {
         tags.sort_unstable();
         tags.dedup();
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
-        for chunk in tags.chunks(INSERT_ROWS_MAX) {
+        for chunk in tags.chunks(LOOKUP_VALUES_MAX) {
             // The office is checked here, not in SQL, so that SQLite keeps to the tag index.
             let found: Vec<(String, String, i64)> = recipients::table
                 .filter(recipients::account_tag.eq_any(chunk))
@@ -1157,21 +1155,8 @@ impl<'a> Importer<'a> {
     }
 }
 
-/// Stores bank rows one INSERT each, through one prepared statement that stays cached. A
-/// multi-row INSERT is a new statement to prepare (23 columns × up to 1,000 rows) every time,
-/// and inside the import's transaction SQLite copies every page such a statement touches into
-/// a statement journal (so that it alone can be undone), which spills to a temporary file; a
-/// single-row INSERT needs neither (its FK and CHECK failures abort the import anyway).
 fn insert_bank_rows(conn: &mut DbConn, rows: &[BankRow]) -> AppResult<()> {
-    match conn {
-        DbConn::Sqlite(c) => {
-            for row in rows {
-                diesel::insert_into(bank_rows::table)
-                    .values(row)
-                    .execute(c)?;
-            }
-        }
-    }
+    crate::insert_rows!(conn, bank_rows::table, rows);
     Ok(())
 }
 
