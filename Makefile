@@ -6,11 +6,13 @@
 CARGO ?= cargo
 export FUNDTRAIL_DB ?= data/fundtrail.db
 export FUNDTRAIL_BIND ?= 127.0.0.1:8080
-BIN := target/debug/fundtrail
+# Ask cargo where it builds (CARGO_TARGET_DIR, .cargo/config) rather than assume target/.
+TARGET_DIR := $(or $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'),target)
+BIN := $(TARGET_DIR)/debug/fundtrail
 DEMO_ORG ?= TWN-AP-CG
 DATA_DIR := $(patsubst %/,%,$(dir $(FUNDTRAIL_DB)))
 
-.PHONY: all build run test check openapi bench bench-smoke bench-parts fmt clean demo-scenario
+.PHONY: all build run test test-deps check openapi bench bench-smoke bench-parts fmt clean demo-scenario
 
 all: build
 
@@ -30,9 +32,14 @@ run: build
 	@echo
 	$(BIN) serve
 
+# What the tests need besides Rust (Chromium, python3 + cryptography, rustfmt/clippy):
+# installed when missing, or the one command that installs them is named.
+test-deps:
+	@scripts/test-deps
+
 # One debug build serves every step: the binary, the tests (which also run the independent
-# Python verifier) and clippy's check pass share target/.
-test: build
+# Python verifier) and clippy's check pass share one target directory.
+test: test-deps build
 	$(CARGO) fmt --all -- --check
 	$(BIN) openapi | diff -u openapi/openapi.json - || { echo "openapi/openapi.json is stale: run 'make openapi'"; exit 1; }
 	$(CARGO) test --workspace
@@ -51,7 +58,7 @@ bench:
 # The same pipeline at 10,000 recipients on the debug build, so that it cannot rot (make test
 # runs it): every stage must do all its work, the report must find every injected case, and
 # results.json must keep its shape.
-SMOKE_OUT := $(CURDIR)/target/bench/smoke-results.json
+SMOKE_OUT := $(abspath $(TARGET_DIR))/bench/smoke-results.json
 bench-smoke:
 	BENCH_RECIPIENTS=10000 BENCH_OUT=$(SMOKE_OUT) $(CARGO) test -q -p fundtrail --bench pipeline
 	python3 -c 'import json,sys; r=json.load(open("$(SMOKE_OUT)")); \

@@ -54,6 +54,7 @@ error_codes! {
     AlreadyReversed = "already_reversed" => 409,
     AlreadyConfirmed = "already_confirmed" => 409,
     SourceAlreadyDrawn = "source_already_drawn" => 409,
+    AlreadyPaid = "already_paid" => 409,
     DuplicateReference = "duplicate_reference" => 409,
     DuplicateRecipient = "duplicate_recipient" => 409,
     AlreadyExists = "already_exists" => 409,
@@ -89,6 +90,7 @@ error_codes! {
     UnknownAccount = "unknown_account" => 422,
     UnknownFormat = "unknown_format" => 422,
     BadStatementRow = "bad_statement_row" => 422,
+    StatementUnbalanced = "statement_unbalanced" => 422,
     DigestMismatch = "digest_mismatch" => 422,
     // 500/503: ours, never the client's.
     Internal = "internal" => 500,

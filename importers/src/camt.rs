@@ -963,7 +963,9 @@ impl<R: BufRead> CamtIter<R> {
                     let resolved = if r.is_char_ref() {
                         r.resolve_char_ref().ok().flatten()
                     } else {
-                        match r.as_ref() {
+                        // `&*r`, not `r.as_ref()`: other crates' `AsRef` impls for `[u8]`
+                        // (typed-path, under calamine's zip) make that ambiguous.
+                        match &*r {
                             b"amp" => Some('&'),
                             b"lt" => Some('<'),
                             b"gt" => Some('>'),

@@ -31,6 +31,9 @@ pub enum ErrorKind {
     MalformedXml,
     /// An MT940 field that does not follow the SWIFT layout.
     MalformedMt940,
+    /// A statement section whose transactions do not add up from its stated opening
+    /// balance to its stated closing balance (or whose running balance jumps).
+    Unbalanced,
     /// Reading the input failed.
     Io,
 }
@@ -51,6 +54,7 @@ impl ErrorKind {
             ErrorKind::MalformedCsv => "malformed_csv",
             ErrorKind::MalformedXml => "malformed_xml",
             ErrorKind::MalformedMt940 => "malformed_mt940",
+            ErrorKind::Unbalanced => "statement_unbalanced",
             ErrorKind::Io => "io",
         }
     }

@@ -1,17 +1,19 @@
 //! Bank statement parsers for Fundtrail: CSV exports of Chinese banks (GBK, preambles,
-//! Chinese headers, total rows) and generic CSV, ISO 20022 camt.053/camt.054 and SWIFT
-//! MT940, each turned into a stream of normalised [`Transaction`]s and [`Statement`] facts.
+//! Chinese headers, total rows, running balances) and generic CSV, the same exports as Excel
+//! workbooks (.xlsx/.xls), ISO 20022 camt.053/camt.054 and SWIFT MT940, each turned into a
+//! stream of normalised [`Transaction`]s and [`Statement`] facts.
 //!
 //! This crate knows nothing about the database or HTTP: it reads bytes and yields values or
 //! errors that name their line (or XML path). The ledger integration matches the yielded
 //! transactions to disbursements and records them.
 //!
-//! Parsing streams: input is read through a buffer, never loaded whole, and every size is
-//! bounded by [`Limits`]. A bad CSV row or MT940 transaction yields an `Err` for that row
-//! and parsing continues, so a caller can list every bad row; fatal problems (malformed XML,
-//! an exceeded limit, no CSV header) end the stream after their `Err`.
+//! Parsing streams: input is read through a buffer, never loaded whole (except a workbook,
+//! which its format makes a random-access file; see [`excel`]), and every size is bounded by
+//! [`Limits`]. A bad CSV row or MT940 transaction yields an `Err` for that row and parsing
+//! continues, so a caller can list every bad row; fatal problems (malformed XML, an exceeded
+//! limit, no CSV header) end the stream after their `Err`.
 //!
-//! Each format lives in its own module; see [`csv`], [`camt`] and
+//! Each format lives in its own module; see [`csv`], [`excel`], [`camt`] and
 //! [`mt940`] for how fields are mapped.
 //!
 //! ```
@@ -36,10 +38,12 @@
 //! assert!(matches!(records[2], Ok(Record::Statement(_))));
 //! ```
 
+pub mod balance;
 pub mod camt;
 pub mod csv;
 mod detect;
 mod error;
+pub mod excel;
 mod io;
 mod model;
 pub mod mt940;
@@ -71,6 +75,7 @@ pub fn parse<'a, R: Read + 'a>(input: R, format: Format, limits: Limits) -> Reco
 pub fn parse_with<'a, R: Read + 'a>(input: R, format: Format, options: &Options) -> Records<'a> {
     match format {
         Format::Csv(profile) => csv::parse(input, profile, options),
+        Format::Excel(profile) => excel::parse(input, profile, options),
         Format::Camt053 => camt::parse(input, camt::Kind::Statement, options),
         Format::Camt054 => camt::parse(input, camt::Kind::Notification, options),
         Format::Mt940 => mt940::parse(input, options),

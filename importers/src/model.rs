@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum Location {
     /// 1-based line in the decoded file (CSV: the line where the row starts; MT940: the line
-    /// of the `:61:` or `:20:` tag).
+    /// of the `:61:` or `:20:` tag; Excel: the sheet's row number, as Excel shows it).
     Line(u64),
     /// Element path in an XML file, with 1-based indexes among same-named siblings below the
     /// message element, e.g. `/Document/BkToCstmrStmt/Stmt[1]/Ntry[3]/NtryDtls[1]/TxDtls[2]`.
@@ -123,6 +123,12 @@ impl CsvProfile {
 pub enum Format {
     /// CSV with the given column profile.
     Csv(CsvProfile),
+    /// An Excel workbook (.xlsx, or .xls of Excel 97–2003) whose first sheet with a header
+    /// row is read with the same column profiles as CSV; see [`crate::excel`].
+    /// [`crate::detect`] cannot see the header cells (they are compressed), so it gives
+    /// `Excel(CsvProfile::Generic)`, and with `Generic` the header row picks the bank's
+    /// profile, as it does for CSV.
+    Excel(CsvProfile),
     /// ISO 20022 camt.053 bank-to-customer statement (any version).
     Camt053,
     /// ISO 20022 camt.054 debit/credit notification (any version).
@@ -172,8 +178,8 @@ impl Default for Limits {
 pub struct Options {
     /// Bounds on the input.
     pub limits: Limits,
-    /// CSV character encoding (ignored by camt, which is UTF-8, and MT940, see
-    /// [`crate::mt940`]).
+    /// CSV character encoding (ignored by camt, which is UTF-8, Excel, whose cells are
+    /// Unicode, and MT940, see [`crate::mt940`]).
     pub encoding: Encoding,
     /// Account to use when the file does not name one (most CSV exports).
     pub account: Option<String>,

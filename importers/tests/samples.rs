@@ -6,7 +6,7 @@ mod common;
 use chrono::NaiveDate;
 use common::{dec, parse, parse_with, sample, sample_json, Parsed};
 use fundtrail_importers::{
-    detect, parse_auto, CsvProfile, Encoding, Format, Location, Options, Transaction,
+    detect, parse_auto, CsvProfile, Encoding, ErrorKind, Format, Location, Options, Transaction,
 };
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -179,7 +179,12 @@ fn abc_signed_amounts_and_counterparty_cell() {
         &sample("csv-cn/abc-debit.utf8.csv"),
         Format::Csv(CsvProfile::Abc),
     );
-    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    // The hand-made running balances do not chain; which rows break: tests/csv_balances.rs.
+    assert!(
+        p.errors.iter().all(|e| e.code == ErrorKind::Unbalanced),
+        "{:?}",
+        p.errors
+    );
     // (date, amount, name, account, journal no, 附言, 摘要)
     type Row<'a> = (
         &'a str,
@@ -254,7 +259,12 @@ fn abc_signed_amounts_and_counterparty_cell() {
 }
 
 fn check_cmb(p: &Parsed) {
-    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    // The hand-made running balances do not chain; which rows break: tests/csv_balances.rs.
+    assert!(
+        p.errors.iter().all(|e| e.code == ErrorKind::Unbalanced),
+        "{:?}",
+        p.errors
+    );
     let expected = [
         (
             "2024-01-01",

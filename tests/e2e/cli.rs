@@ -85,11 +85,22 @@ fn a_clerk_registers_pays_a_roster_in_batches_reverses_and_verifies() {
         "the tree's four batches and ceil(30/7)"
     );
 
-    // Paying the roster again overdraws in its first batch (1,000.00 left, 2,100.00 asked):
-    // the CLI names the roster lines and that batch writes nothing.
-    let err = cli(&pay.iter().map(String::as_str).collect::<Vec<_>>()).unwrap_err();
+    // Paying TOWN's other twenty recipients 300.00 each overdraws in the first batch
+    // (1,000.00 left: lines 2-4 fit, line 5 does not): the CLI names the roster lines and
+    // that batch writes nothing. (Other recipients than the first roster's, so that the refusal is the
+    // overdraw and not a payment already made.)
+    let other = dir.join("other.csv");
+    let mut text = String::from("身份证号,金额\n");
+    for i in 1..=20 {
+        text.push_str(&format!("{},300\n", id_number(i)));
+    }
+    std::fs::write(&other, text).unwrap();
+    let mut pay_other = pay.clone();
+    let at = pay_other.iter().position(|a| a == "--roster").unwrap() + 1;
+    pay_other[at] = other.to_str().unwrap().to_string();
+    let err = cli(&pay_other.iter().map(String::as_str).collect::<Vec<_>>()).unwrap_err();
     assert_eq!(err.code().as_str(), "overdraw", "{err}");
-    assert!(err.to_string().contains("roster line"), "{err}");
+    assert!(err.to_string().contains("roster line 5: "), "{err}");
     assert_eq!(t.app.verify_db().head_seq, report.head_seq);
 
     let last = report.head_seq.to_string();

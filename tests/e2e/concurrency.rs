@@ -31,7 +31,11 @@ fn eight_writers_racing_to_overdraw_one_allocation_never_overdraw_nor_fork_the_c
                 let mut refused = Vec::new();
                 for b in 0..BATCHES {
                     let bodies: Vec<EntryBody> = (0..PER_BATCH)
-                        .map(|i| t.payment((w + i) % 20, "50.00", &format!("W{w}-B{b}-{i}")))
+                        .map(|i| {
+                            // Twenty recipients paid over and over: repeats on purpose.
+                            t.payment((w + i) % 20, "50.00", &format!("W{w}-B{b}-{i}"))
+                                .memo("再次发放：并发测试")
+                        })
                         .collect();
                     match client.post_signed::<serde_json::Value>(
                         "/api/v1/entries",

@@ -2,6 +2,7 @@
 
 mod auth;
 mod cli;
+mod cli_scripting;
 mod concurrency;
 mod crash;
 mod demo;
@@ -9,9 +10,12 @@ mod format;
 mod import;
 mod ledger;
 mod openapi;
+mod paying_twice;
+mod readme;
 mod reconcile;
 mod registry;
 mod report_html;
 mod scenarios;
+mod statement_checks;
 mod statements;
 mod tamper;

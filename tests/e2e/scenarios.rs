@@ -22,6 +22,10 @@ fn finding_key(f: &Finding) -> String {
             format!("{kind} statements/{} {}", row.file_name, row.location)
         }
         "held_too_long" => format!("{kind} {}", f.org),
+        "statement_gap" => {
+            let later = f.evidence.statements.last().map(|s| s.file_name.as_str());
+            format!("{kind} {} statements/{}", f.org, later.unwrap_or("?"))
+        }
         "shared_account" => {
             let refs: BTreeSet<&str> = f
                 .evidence
@@ -44,6 +48,7 @@ fn truth_key(c: &TruthCase) -> String {
             c.line.unwrap_or(0)
         ),
         "held_too_long" => format!("{kind} {}", c.org),
+        "statement_gap" => format!("{kind} {} {}", c.org, c.file.as_deref().unwrap_or("?")),
         "shared_account" => {
             let refs: BTreeSet<&str> = c
                 .payment_references
@@ -274,4 +279,60 @@ fn the_report_format_of_a_small_scenario() {
         }
     }
     insta::assert_json_snapshot!("small_scenario_report", json);
+}
+
+#[test]
+fn a_day_left_out_and_a_balance_jump_each_give_exactly_one_statement_gap() {
+    // Two cases of each type: the first split leaves the 25th out, the second opens lower.
+    let (truth, report) = run(&options(5, 1_200, 2, 6, Cases::PerType(2)));
+    let injected: Vec<&TruthCase> = truth
+        .cases
+        .iter()
+        .filter(|c| c.kind == "statement_gap")
+        .collect();
+    assert_eq!(injected.len(), 2);
+    let found: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.finding_type.as_str() == "statement_gap")
+        .collect();
+    assert_eq!(found.len(), 2, "{found:#?}");
+    let mut rules: Vec<(&str, &str)> = found
+        .iter()
+        .map(|f| {
+            let rule = &f.evidence.rule;
+            (rule.name.as_str(), rule.observed.as_deref().unwrap_or(""))
+        })
+        .collect();
+    rules.sort();
+    assert_eq!(
+        rules,
+        [
+            ("statement_gap.balance_jump", "-3001.00"),
+            ("statement_gap.uncovered_days", "2026-10-25..2026-10-25"),
+        ]
+    );
+    for f in &found {
+        let case = injected
+            .iter()
+            .find(|c| c.org == f.org)
+            .expect("its township");
+        assert_eq!(f.amount, case.amount);
+        assert_eq!(f.evidence.statements.len(), 2);
+        assert_eq!(
+            Some(format!("statements/{}", f.evidence.statements[1].file_name)),
+            case.file
+        );
+        // The missing money is unexplained in the township's funnel.
+        let node = report.funnel.iter().find(|n| n.org == f.org).unwrap();
+        assert!(cents(&node.unexplained) >= cents(&f.amount), "{node:?}");
+    }
+}
+
+/// Cents of a two-decimal amount's text.
+fn cents(text: &str) -> i64 {
+    let (int, frac) = text.split_once('.').expect("two decimals");
+    let sign = if int.starts_with('-') { -1 } else { 1 };
+    sign * (int.trim_start_matches('-').parse::<i64>().unwrap() * 100
+        + frac.parse::<i64>().unwrap())
 }

@@ -5,8 +5,8 @@
 use super::read::Directory;
 use super::rules::{check_authority, check_shape, Facts, Funds, FundsState, OrgFacts};
 use super::{
-    entry_hash, ChainFields, EntriesPayload, EntryBody, BATCH_ENTRIES_MAX, BODY_KEYS, GENESIS_HASH,
-    MEMO_BYTES_MAX, REFERENCE_CHARS_MAX,
+    entry_hash, second_payment_reason, ChainFields, EntriesPayload, EntryBody, BATCH_ENTRIES_MAX,
+    BODY_KEYS, GENESIS_HASH, MEMO_BYTES_MAX, REFERENCE_CHARS_MAX,
 };
 use crate::db::{write_transaction, DbConn};
 use crate::domain::{
@@ -472,6 +472,45 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
             taken.extend(used.into_iter().map(|r| (program_id, r)));
         }
 
+        // Live payments (not reversed) already on the ledger to this batch's recipients: a
+        // second one for the same program and period is refused unless its memo says why.
+        let mut paid: HashMap<(i64, String, String), (i64, String)> = HashMap::new();
+        let mut paid_key: HashMap<i64, (i64, String, String)> = HashMap::new();
+        type PaidRow = (
+            i64,
+            i64,
+            String,
+            Option<String>,
+            String,
+            Option<i64>,
+            Option<i64>,
+        );
+        for chunk in pseudonyms.chunks(LOOKUP_VALUES_MAX) {
+            let rows: Vec<PaidRow> = ledger_entries::table
+                .left_join(ledger_funds::table.on(ledger_funds::seq.eq(ledger_entries::seq)))
+                .filter(ledger_entries::to_recipient.eq_any(chunk))
+                .filter(ledger_entries::kind.eq(EntryKind::Disbursement.as_str()))
+                .select((
+                    ledger_entries::seq,
+                    ledger_entries::program_id,
+                    ledger_entries::period,
+                    ledger_entries::to_recipient,
+                    ledger_entries::reference,
+                    ledger_funds::reversed_by.nullable(),
+                    ledger_funds::remaining_minor.nullable(),
+                ))
+                .load(conn)?;
+            for (seq, program_id, period, recipient, reference, reversed_by, remaining) in rows {
+                // Reversed, or sent back whole by the bank: the recipient was not paid.
+                let live = reversed_by.is_none() && remaining.is_none_or(|r| r > 0);
+                if let (Some(recipient), true) = (recipient, live) {
+                    let key = (program_id, period, recipient);
+                    paid_key.insert(seq, key.clone());
+                    paid.entry(key).or_insert((seq, reference));
+                }
+            }
+        }
+
         // Funds of every source, and of the sources of entries being reversed.
         let mut state = FundsState::new();
         let sources: Vec<i64> = checked.iter().filter_map(|(_, c)| c.body.source).collect();
@@ -578,6 +617,37 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
                 amount_minor: c.amount_minor,
                 minor_units: program.minor_units,
             };
+            // Before the money rules, so a roster sent twice says `already_paid` even where
+            // the money would not suffice. A reversal frees its payment's (program, period,
+            // recipient) for a payment again.
+            if c.body.kind == EntryKind::Reversal {
+                if let Some(key) = c.body.source.and_then(|s| paid_key.remove(&s)) {
+                    paid.remove(&key);
+                }
+            }
+            if let (EntryKind::Disbursement, Some(recipient)) = (c.body.kind, &c.body.recipient) {
+                let key = (c.program_id, c.body.period.clone(), recipient.clone());
+                match paid.get(&key) {
+                    Some((earlier, reference)) if second_payment_reason(&c.body.memo).is_none() => {
+                        bad(
+                            ErrorCode::AlreadyPaid,
+                            "recipient",
+                            format!(
+                                "recipient {recipient} is already paid for {} {} by entry #{earlier} \
+                                 (reference {reference}); to pay again on purpose, start the memo \
+                                 with `再次发放：` and the reason (`disburse --second-payment REASON`)",
+                                program.code, c.body.period
+                            ),
+                        );
+                        continue;
+                    }
+                    Some(_) => {}
+                    None => {
+                        paid_key.insert(seq, key.clone());
+                        paid.insert(key, (seq, c.body.reference.clone()));
+                    }
+                }
+            }
             if let Err(b) = state.apply(&facts) {
                 bad(b.code, b.field, b.message);
                 continue;

@@ -29,6 +29,30 @@ pub const BATCH_ENTRIES_MAX: usize = 10_000;
 pub const MEMO_BYTES_MAX: usize = 280;
 /// Longest payment reference (ISO 20022 EndToEndId is 35).
 pub const REFERENCE_CHARS_MAX: usize = 35;
+/// How a memo says that a payment repeats one already made for the same recipient, program
+/// and period on purpose, and why: `再次发放：<reason>` (or `second payment: <reason>`).
+/// It lives in the memo, which the office signs and the chain keeps, so the reason is on the
+/// ledger and no verifier needs a new field.
+pub const SECOND_PAYMENT_MARKERS: [&str; 3] = ["再次发放：", "再次发放:", "second payment:"];
+
+/// The reason a memo gives for a deliberate second payment, if it starts with a marker and
+/// names one.
+///
+/// ```
+/// use fundtrail::ledger::second_payment_reason;
+/// assert_eq!(second_payment_reason("再次发放：首次发放被银行退回"), Some("首次发放被银行退回"));
+/// assert_eq!(second_payment_reason("second payment: arrears for October"), Some("arrears for October"));
+/// assert_eq!(second_payment_reason("再次发放："), None);
+/// assert_eq!(second_payment_reason("12月"), None);
+/// ```
+pub fn second_payment_reason(memo: &str) -> Option<&str> {
+    let memo = memo.trim_start();
+    SECOND_PAYMENT_MARKERS.iter().find_map(|marker| {
+        let head = memo.get(..marker.len())?;
+        let reason = memo[marker.len()..].trim();
+        (head.eq_ignore_ascii_case(marker) && !reason.is_empty()).then_some(reason)
+    })
+}
 
 /// The keys of an entry body, all always present.
 pub const BODY_KEYS: [&str; 11] = [

@@ -18,7 +18,8 @@ use crate::statements::currency_minor_units;
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use fundtrail_schema::schema::{
-    bank_accounts, bank_rows, complaints, ledger_entries, recipients, statements,
+    bank_accounts, bank_rows, complaints, ledger_entries, recipients, statement_sections,
+    statements,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -411,6 +412,10 @@ struct Engine<'a> {
     /// Confirmations whose bank row credited an account other than the registered one.
     account_differs: std::collections::HashSet<u32>,
     bank_unmatched: Vec<BankRow>,
+    /// Statement sections of the tree's accounts (sorted by `gaps::find`), each with what a
+    /// finding shows of it and the account's org and currency.
+    sections: Vec<super::gaps::Section>,
+    section_info: HashMap<i64, (StatementEvidence, i64, String)>,
     /// (complaint id, payment entry index, kind, amount received, filed on).
     complaints: Vec<(i64, u32, String, Option<i64>, NaiveDate)>,
     integrity: Option<crate::ledger::verify::Failure>,
@@ -444,6 +449,8 @@ impl<'a> Engine<'a> {
             confirmation_row: Vec::new(),
             account_differs: Default::default(),
             bank_unmatched: Vec::new(),
+            sections: Vec::new(),
+            section_info: HashMap::new(),
             complaints: Vec::new(),
             integrity: None,
             tolerance: dir
@@ -741,7 +748,84 @@ impl<'a> Engine<'a> {
                 flagged_return,
             });
         }
+        self.load_sections(conn, &accounts)?;
         Ok(total)
+    }
+
+    /// The statement sections of the tree's accounts that exist as of `as_of` (a section is
+    /// known once the day it starts on has come); sections without dates cannot be placed,
+    /// and camt.054 notifications are no statements.
+    fn load_sections(
+        &mut self,
+        conn: &mut diesel::SqliteConnection,
+        accounts: &HashMap<i64, (i64, String)>,
+    ) -> AppResult<()> {
+        let account_names: HashMap<i64, String> = bank_accounts::table
+            .select((bank_accounts::id, bank_accounts::account))
+            .load::<(i64, String)>(conn)?
+            .into_iter()
+            .collect();
+        let rows = statement_sections::table
+            .inner_join(statements::table)
+            // camt.054 notifications report single bookings, not an account's whole days:
+            // days between them are not gaps.
+            .filter(statements::format.ne("camt054"))
+            .filter(statement_sections::from_date.is_not_null())
+            .filter(statement_sections::to_date.is_not_null())
+            .order(statement_sections::id)
+            .select((
+                statement_sections::id,
+                statement_sections::statement_id,
+                statements::file_name,
+                statement_sections::location,
+                statement_sections::account_id,
+                statement_sections::bank_statement_id,
+                statement_sections::from_date,
+                statement_sections::to_date,
+                statement_sections::opening_minor,
+                statement_sections::closing_minor,
+            ))
+            .load::<SectionRow>(conn)?;
+        for r in rows {
+            let Some((org, currency)) = accounts.get(&r.account_id) else {
+                continue;
+            };
+            let (Some(from), Some(to)) = (
+                r.from_date.as_deref().and_then(parse_date),
+                r.to_date.as_deref().and_then(parse_date),
+            ) else {
+                continue;
+            };
+            if !self.tree(*org) || from > self.scope.as_of || to < from {
+                continue;
+            }
+            let units = currency_minor_units(currency);
+            self.sections.push(super::gaps::Section {
+                account_id: r.account_id,
+                id: r.id,
+                from,
+                to,
+                opening_minor: r.opening_minor,
+                closing_minor: r.closing_minor,
+            });
+            let evidence = StatementEvidence {
+                statement_id: r.statement_id,
+                file_name: r.file_name,
+                location: r.location,
+                account: account_names
+                    .get(&r.account_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                bank_statement_id: r.bank_statement_id,
+                from_date: from.to_string(),
+                to_date: to.to_string(),
+                opening_balance: r.opening_minor.map(|m| format_minor(m, units)),
+                closing_balance: r.closing_minor.map(|m| format_minor(m, units)),
+            };
+            self.section_info
+                .insert(r.id, (evidence, *org, currency.clone()));
+        }
+        Ok(())
     }
 
     fn load_complaints(&mut self, conn: &mut DbConn) -> AppResult<i64> {
@@ -975,6 +1059,89 @@ impl<'a> Engine<'a> {
                 ledger: Vec::new(),
                 bank_rows: vec![row.id],
                 complaints: Vec::new(),
+                statements: Vec::new(),
+            });
+        }
+
+        // Statements of one account that do not join: days no statement covers, or an
+        // opening balance that is not the previous closing (`gaps`). A gap belongs to the
+        // period in which the later statement starts.
+        let mut sections = self.sections.clone();
+        for gap in super::gaps::find(&mut sections) {
+            let (before, after) = (&sections[gap.before], &sections[gap.after]);
+            if self
+                .scope
+                .period_dates
+                .is_some_and(|(from, to)| after.from < from || after.from > to)
+            {
+                continue;
+            }
+            let (Some((first, org, currency)), Some((second, _, _))) = (
+                self.section_info.get(&before.id),
+                self.section_info.get(&after.id),
+            ) else {
+                continue;
+            };
+            let Some(&(_, program)) = org_program.get(org) else {
+                continue;
+            };
+            let units = currency_minor_units(currency);
+            let jump = gap.jump_minor.unwrap_or(0);
+            let amount = jump.checked_abs().unwrap_or(i64::MAX);
+            flows.entry((program, *org)).or_default().unexplained += amount;
+            let balances = match gap.jump_minor {
+                Some(j) => format!(
+                    "the opening balance {} is {} {} the closing balance {} before it",
+                    second.opening_balance.as_deref().unwrap_or("-"),
+                    format_minor(j.abs(), units),
+                    if j < 0 { "below" } else { "above" },
+                    first.closing_balance.as_deref().unwrap_or("-"),
+                ),
+                None => "no balance is stated to show nothing moved".to_string(),
+            };
+            let (rule, detail) = match gap.uncovered {
+                Some((from, to)) => (
+                    Rule::plain(
+                        "statement_gap.uncovered_days",
+                        Some(format!("{from}..{to}")),
+                    ),
+                    format!(
+                        "no statement of account {} covers {from}..{to}, and {balances}",
+                        first.account
+                    ),
+                ),
+                None => (
+                    Rule::plain(
+                        "statement_gap.balance_jump",
+                        Some(format_minor(jump, units)),
+                    ),
+                    format!(
+                        "consecutive statements of account {} do not join: {balances}",
+                        first.account
+                    ),
+                ),
+            };
+            out.push(Pending {
+                finding_type: FindingType::StatementGap,
+                severity: if amount > 0 {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                },
+                program,
+                period: None,
+                org: *org,
+                amount_minor: amount,
+                minor_units: units,
+                currency: currency.clone(),
+                payment: None,
+                recipient: None,
+                rule,
+                detail,
+                ledger: Vec::new(),
+                bank_rows: Vec::new(),
+                complaints: Vec::new(),
+                statements: vec![first.clone(), second.clone()],
             });
         }
 
@@ -1051,6 +1218,7 @@ impl<'a> Engine<'a> {
                     ledger: Vec::new(),
                     bank_rows: Vec::new(),
                     complaints: Vec::new(),
+                    statements: Vec::new(),
                 });
             }
         }
@@ -1303,6 +1471,7 @@ impl<'a> Engine<'a> {
             ledger: vec![entry],
             bank_rows: Vec::new(),
             complaints: Vec::new(),
+            statements: Vec::new(),
         }
     }
 
@@ -1584,6 +1753,8 @@ impl<'a> Engine<'a> {
                 p.payment.map(reference_of).unwrap_or_default(),
                 p.ledger.first().map(|&i| self.entries[i].seq).unwrap_or(0),
                 p.bank_rows.first().copied().unwrap_or(0),
+                p.statements.first().map(|s| s.statement_id).unwrap_or(0),
+                p.statements.get(1).map(|s| s.statement_id).unwrap_or(0),
             )
         });
         let mut out = Vec::with_capacity(all.len());
@@ -1646,6 +1817,7 @@ impl<'a> Engine<'a> {
                     ledger,
                     bank_rows,
                     complaints,
+                    statements: p.statements,
                 },
             });
         }
@@ -1695,6 +1867,22 @@ struct Pending {
     ledger: Vec<usize>,
     bank_rows: Vec<i64>,
     complaints: Vec<i64>,
+    statements: Vec<StatementEvidence>,
+}
+
+/// A statement section as loaded for `statement_gap`.
+#[derive(Queryable)]
+struct SectionRow {
+    id: i64,
+    statement_id: i64,
+    file_name: String,
+    location: String,
+    account_id: i64,
+    bank_statement_id: Option<String>,
+    from_date: Option<String>,
+    to_date: Option<String>,
+    opening_minor: Option<i64>,
+    closing_minor: Option<i64>,
 }
 
 impl Rule {

@@ -7,6 +7,7 @@
 
 pub mod complaints;
 pub mod engine;
+pub mod gaps;
 pub mod jobs;
 pub mod render;
 pub mod report;

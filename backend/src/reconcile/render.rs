@@ -8,7 +8,7 @@
 
 use super::report::{
     BankRowEvidence, ComplaintEvidence, Finding, FindingType, FunnelNode, LedgerEvidence,
-    ProgramSummary, Report, Rule, Severity,
+    ProgramSummary, Report, Rule, Severity, StatementEvidence,
 };
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -120,6 +120,10 @@ pub fn write_csv(report: &Report, lang: Lang, out: &mut dyn Write) -> io::Result
             sep(&mut bank, i);
             bank_text(&mut bank, b);
         }
+        for (i, st) in f.evidence.statements.iter().enumerate() {
+            sep(&mut bank, i + f.evidence.bank_rows.len());
+            statement_text(&mut bank, st);
+        }
         for (i, c) in f.evidence.complaints.iter().enumerate() {
             sep(&mut complaints, i);
             complaint_text(&mut complaints, c, t);
@@ -182,6 +186,21 @@ fn bank_text(buf: &mut String, b: &BankRowEvidence) {
         buf,
         "{} {} {} {}",
         b.file_name, b.location, b.booking_date, b.amount
+    );
+}
+
+/// `TWN.csv line 1 2026-11-01..2026-11-24 opening 100.00 closing 80.00`
+fn statement_text(buf: &mut String, s: &StatementEvidence) {
+    use fmt::Write as _;
+    let _ = write!(
+        buf,
+        "{} {} {}..{} opening {} closing {}",
+        s.file_name,
+        s.location,
+        s.from_date,
+        s.to_date,
+        s.opening_balance.as_deref().unwrap_or("-"),
+        s.closing_balance.as_deref().unwrap_or("-")
     );
 }
 
@@ -722,7 +741,7 @@ fn write_findings(w: &mut dyn Write, report: &Report, lang: Lang, t: &Text) -> i
     }
     // Counted in one pass; grouping below walks the list once per type present rather than
     // trusting the sort order, so an unsorted list still groups correctly.
-    let mut groups = [GroupTotal::default(); 12];
+    let mut groups = [GroupTotal::default(); FindingType::ALL.len()];
     for f in &report.findings {
         groups[type_index(f.finding_type)].add(f);
     }
@@ -891,6 +910,16 @@ pub fn detail_text(f: &Finding, lang: Lang) -> String {
         FindingType::ReturnedNotRecredited => {
             format!("银行退汇 {amount} 元，账本未记录退回")
         }
+        FindingType::StatementGap => {
+            let accounts = f.evidence.statements.first().map(|s| s.account.as_str());
+            let account = accounts.unwrap_or("");
+            match rule.name.as_str() {
+                "statement_gap.uncovered_days" => format!(
+                    "账户 {account} 在 {observed} 期间没有对账单覆盖，前后余额相差 {amount} 元"
+                ),
+                _ => format!("账户 {account} 的期初余额与上期期末余额不符，相差 {amount} 元"),
+            }
+        }
         FindingType::EntitlementMismatch => {
             format!("发放金额与应享标准相差 {amount} 元")
         }
@@ -943,7 +972,11 @@ fn entry_kind_label(kind: &str, t: &Text) -> &'static str {
 
 fn write_evidence(w: &mut dyn Write, f: &Finding, t: &Text) -> io::Result<()> {
     let e = &f.evidence;
-    if e.ledger.is_empty() && e.bank_rows.is_empty() && e.complaints.is_empty() {
+    if e.ledger.is_empty()
+        && e.bank_rows.is_empty()
+        && e.complaints.is_empty()
+        && e.statements.is_empty()
+    {
         return write!(w, "—");
     }
     write!(w, "<ul class=\"ev\">")?;
@@ -986,6 +1019,24 @@ fn write_evidence(w: &mut dyn Write, f: &Finding, t: &Text) -> io::Result<()> {
             " <span class=\"small\">({} {})</span></li>",
             Esc(t.statement),
             b.statement_id
+        )?;
+    }
+    for s in &e.statements {
+        write!(
+            w,
+            "<li><span class=\"evk\">{}</span> <span class=\"mono\">{}</span> {} {} {}..{}; {} {} {} {} <span class=\"small\">({} {})</span></li>",
+            Esc(t.statement),
+            Esc(&s.file_name),
+            Esc(&s.location),
+            Esc(&s.account),
+            Esc(&s.from_date),
+            Esc(&s.to_date),
+            Esc(t.opening),
+            Esc(s.opening_balance.as_deref().unwrap_or("—")),
+            Esc(t.closing),
+            Esc(s.closing_balance.as_deref().unwrap_or("—")),
+            Esc(t.statement),
+            s.statement_id
         )?;
     }
     for c in &e.complaints {
@@ -1083,6 +1134,8 @@ struct Text {
     ev_bank: &'static str,
     ev_complaint: &'static str,
     statement: &'static str,
+    opening: &'static str,
+    closing: &'static str,
     counterparty: &'static str,
     account: &'static str,
     reference: &'static str,
@@ -1093,7 +1146,7 @@ struct Text {
     sev_medium: &'static str,
     sev_low: &'static str,
     /// Label and one-sentence explanation, in [`FindingType::ALL`] order.
-    types: [(&'static str, &'static str); 12],
+    types: [(&'static str, &'static str); FindingType::ALL.len()],
     entry_kinds: [(&'static str, &'static str); 6],
     csv_headers: [&'static str; 18],
 }
@@ -1137,7 +1190,7 @@ static ZH: Text = Text {
     nothing_unexplained: "没有无法解释的资金，也没有风险金额。",
     org: "机构",
     funnel: "资金流向（逐级）",
-    funnel_explain: "每个机构一行，按层级缩进：收到 + 退汇 = 下拨 + 发放 + 结存；无法解释 = 逾期未确认、确认金额差额及无账本记录的银行支出。",
+    funnel_explain: "每个机构一行，按层级缩进：收到 + 退汇 = 下拨 + 发放 + 结存；无法解释 = 逾期未确认、确认金额差额、无账本记录的银行支出及对账单之间的余额差。",
     no_funnel: "范围内没有机构。",
     checks: "平衡校验",
     no_checks: "没有校验结果。",
@@ -1165,6 +1218,8 @@ static ZH: Text = Text {
     ev_bank: "银行流水",
     ev_complaint: "投诉",
     statement: "对账单",
+    opening: "期初余额",
+    closing: "期末余额",
     counterparty: "对方户名",
     account: "账号",
     reference: "附言",
@@ -1178,6 +1233,7 @@ static ZH: Text = Text {
         ("数据完整性", "哈希、签名或链接校验未通过：账本数据可能被篡改。"),
         ("账外支出", "资金从项目银行账户流出，但账本上没有对应的记录。"),
         ("退汇未入账", "银行已退回的款项没有在账本上重新入账。"),
+        ("对账单不连续", "同一账户前后两期对账单接不上：有日期没有对账单覆盖，或期初余额与上期期末余额不符，资金可能在这期间流出。"),
         ("金额不符", "银行实际支付的金额与账本记录的发放金额不一致（可能被截留）。"),
         ("账户不符", "银行入账的账户或户名与对象登记的账户不一致。"),
         ("虚假或不应享受对象", "发放对象不存在、已死亡、已停发，或身份证号校验不通过。"),
@@ -1257,7 +1313,7 @@ static EN: Text = Text {
     nothing_unexplained: "No unexplained money and nothing at risk.",
     org: "Org",
     funnel: "Funnel (the tree)",
-    funnel_explain: "One row per org, indented by depth: received + returned = passed down + disbursed + held; unexplained = overdue unconfirmed payments, confirmed-amount differences and bank outflows with no ledger entry.",
+    funnel_explain: "One row per org, indented by depth: received + returned = passed down + disbursed + held; unexplained = overdue unconfirmed payments, confirmed-amount differences, bank outflows with no ledger entry and balance differences between statements.",
     no_funnel: "No org in scope.",
     checks: "Funnel checks",
     no_checks: "No checks.",
@@ -1285,6 +1341,8 @@ static EN: Text = Text {
     ev_bank: "bank",
     ev_complaint: "complaint",
     statement: "statement",
+    opening: "opening",
+    closing: "closing",
     counterparty: "counterparty",
     account: "account",
     reference: "reference",
@@ -1298,6 +1356,7 @@ static EN: Text = Text {
         ("Integrity", "A hash, signature or chain link does not verify: the ledger data may have been altered."),
         ("Unrecorded outflow", "Money left a program bank account with no ledger entry behind it."),
         ("Returned, not re-credited", "The bank returned a payment and the money did not come back on the ledger."),
+        ("Statement gap", "Consecutive statements of one account do not join: days no statement covers, or an opening balance that is not the previous closing balance; money can leave unseen in between."),
         ("Amount mismatch", "The bank paid less (or more) than the ledger says was disbursed, a sign of skimming."),
         ("Account mismatch", "The bank credited an account or name other than the recipient's registered one."),
         ("Ghost recipient", "The recipient is unknown, deceased, suspended, or has an invalid ID number checksum."),
@@ -1401,6 +1460,7 @@ mod tests {
                 ledger: vec![],
                 bank_rows: vec![],
                 complaints: vec![],
+                statements: vec![],
             },
         }
     }
@@ -1566,7 +1626,7 @@ mod tests {
                 .iter()
                 .map(|t| finding_type_label(*t, lang))
                 .collect();
-            assert_eq!(labels.len(), 12, "{lang}");
+            assert_eq!(labels.len(), FindingType::ALL.len(), "{lang}");
             for t in FindingType::ALL {
                 assert!(!finding_type_explanation(t, lang).is_empty());
             }
@@ -1852,14 +1912,14 @@ mod tests {
         r.findings = (0..5000)
             .map(|i| {
                 let mut f = template.clone();
-                f.finding_type = FindingType::ALL[i % 12];
+                f.finding_type = FindingType::ALL[i % FindingType::ALL.len()];
                 f.payment_reference = Some(format!("DB-{i}"));
                 f
             })
             .collect();
         let html = html_of(&r, Lang::ZhCn);
         assert_eq!(html.matches("<tr data-finding=").count(), 5000);
-        assert_eq!(html.matches("data-group=").count(), 12);
+        assert_eq!(html.matches("data-group=").count(), FindingType::ALL.len());
         let bytes = csv_of(&r, Lang::ZhCn);
         assert_eq!(
             csv::Reader::from_reader(&bytes[3..]).records().count(),

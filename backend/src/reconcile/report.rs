@@ -111,8 +111,9 @@ pub struct FunnelNode {
     pub returned: String,
     /// received + returned - passed_down - disbursed.
     pub held: String,
-    /// Overdue unconfirmed payments, confirmed-amount differences, and bank outflows with no
-    /// ledger entry, on this node's own payments and accounts.
+    /// Overdue unconfirmed payments, confirmed-amount differences, bank outflows with no
+    /// ledger entry, and balance differences between consecutive statements, on this node's
+    /// own payments and accounts.
     pub unexplained: String,
     /// The same figures summed over the node and everything below it.
     pub subtree: SubtreeTotals,
@@ -153,6 +154,7 @@ pub enum FindingType {
     Integrity,
     UnrecordedOutflow,
     ReturnedNotRecredited,
+    StatementGap,
     AmountMismatch,
     AccountMismatch,
     GhostRecipient,
@@ -165,10 +167,11 @@ pub enum FindingType {
 }
 
 impl FindingType {
-    pub const ALL: [FindingType; 12] = [
+    pub const ALL: [FindingType; 13] = [
         FindingType::Integrity,
         FindingType::UnrecordedOutflow,
         FindingType::ReturnedNotRecredited,
+        FindingType::StatementGap,
         FindingType::AmountMismatch,
         FindingType::AccountMismatch,
         FindingType::GhostRecipient,
@@ -186,6 +189,7 @@ impl FindingType {
             FindingType::Integrity => "integrity",
             FindingType::UnrecordedOutflow => "unrecorded_outflow",
             FindingType::ReturnedNotRecredited => "returned_not_recredited",
+            FindingType::StatementGap => "statement_gap",
             FindingType::AmountMismatch => "amount_mismatch",
             FindingType::AccountMismatch => "account_mismatch",
             FindingType::GhostRecipient => "ghost_recipient",
@@ -254,6 +258,10 @@ pub struct Evidence {
     pub ledger: Vec<LedgerEvidence>,
     pub bank_rows: Vec<BankRowEvidence>,
     pub complaints: Vec<ComplaintEvidence>,
+    /// Statements that do not join (`statement_gap`): the earlier one, then the later one.
+    /// Left out of the JSON when empty, so reports without such findings keep their bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<StatementEvidence>,
 }
 
 /// The rule that fired and its threshold.
@@ -292,6 +300,25 @@ pub struct BankRowEvidence {
     pub counterparty_name: Option<String>,
     pub counterparty_account: Option<String>,
     pub reference: Option<String>,
+}
+
+/// A statement (one section of an imported file) a finding rests on.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct StatementEvidence {
+    pub statement_id: i64,
+    pub file_name: String,
+    /// Where the section starts in the file (`line 1`, an XML path).
+    pub location: String,
+    /// The program account (the org's own account, not personal data).
+    pub account: String,
+    /// The bank's statement number, when it gives one.
+    pub bank_statement_id: Option<String>,
+    /// First and last day the statement covers (YYYY-MM-DD).
+    pub from_date: String,
+    pub to_date: String,
+    /// As the bank states them, when it does.
+    pub opening_balance: Option<String>,
+    pub closing_balance: Option<String>,
 }
 
 /// A citizen's complaint a finding rests on.

@@ -44,7 +44,7 @@ use crate::signing::{self, Verified};
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use fundtrail_importers::{
-    detect_head, parse_with, Format, Options, ParseError, Record, Transaction,
+    balance, detect_head, parse_with, ErrorKind, Format, Options, ParseError, Record, Transaction,
 };
 use fundtrail_schema::rows::{BankRow, LedgerEntryRow, StatementRow, StatementSectionRow};
 use fundtrail_schema::schema::{
@@ -202,8 +202,12 @@ fn problem(
 }
 
 fn parse_problem(e: &ParseError) -> Problem {
+    let code = match e.code {
+        ErrorKind::Unbalanced => ErrorCode::StatementUnbalanced,
+        _ => ErrorCode::BadStatementRow,
+    };
     problem(
-        ErrorCode::BadStatementRow,
+        code,
         e.location.as_ref().map(|l| l.to_string()),
         e.field.as_deref(),
         format!("{}: {}", e.code.as_str(), e.message),
@@ -306,6 +310,8 @@ pub fn import(
             .name("statement-parse".into())
             .spawn_scoped(scope, move || {
                 let records = parse_with(std::io::Cursor::new(head).chain(input), format, &options);
+                // Every section must add up from its opening to its closing balance.
+                let records = balance::Checked::new(records);
                 read_ahead(records, keys, &tx);
             })
             .map_err(|e| AppError::internal(format!("cannot start the statement reader: {e}")))?;

@@ -50,6 +50,11 @@ pub struct StatementView {
     pub unmatched: i64,
     /// Unmatched rows by their note (`no_matching_payment`, `credit`, `already_confirmed`, …).
     pub unmatched_by_note: HashMap<String, i64>,
+    /// Rows that name no counterparty account: weak matching and the account checks
+    /// (`account_mismatch`, `shared_account`) have nothing to compare for them.
+    pub rows_without_counterparty_account: i64,
+    /// Rows with no payment reference (EndToEndId, 附言): only weak matching can place them.
+    pub rows_without_reference: i64,
     /// The confirmation and return entries the import appended.
     pub first_seq: Option<i64>,
     pub last_seq: Option<i64>,
@@ -178,6 +183,18 @@ fn view(
         .group_by(bank_rows::note)
         .select((bank_rows::note, diesel::dsl::count_star()))
         .load(conn)?;
+    let rows = || {
+        bank_rows::table
+            .filter(bank_rows::id.between(s.first_row_id.unwrap_or(0), s.last_row_id.unwrap_or(-1)))
+    };
+    let without_account: i64 = rows()
+        .filter(bank_rows::counterparty_account_masked.is_null())
+        .count()
+        .get_result(conn)?;
+    let without_reference: i64 = rows()
+        .filter(bank_rows::reference.is_null())
+        .count()
+        .get_result(conn)?;
     Ok(StatementView {
         id: s.id,
         org: dir
@@ -216,6 +233,8 @@ fn view(
             .into_iter()
             .map(|(n, c)| (n.unwrap_or_default(), c))
             .collect(),
+        rows_without_counterparty_account: without_account,
+        rows_without_reference: without_reference,
         first_seq: s.first_seq,
         last_seq: s.last_seq,
     })

@@ -3,7 +3,7 @@
 
 use crate::error::{AppError, AppResult, ErrorCode};
 use fundtrail_importers::{
-    parse_auto, parse_with, CsvProfile, Format, Options, Record, Transaction,
+    balance, parse_auto, parse_with, CsvProfile, Format, Options, Record, Transaction,
 };
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -19,6 +19,11 @@ pub const FORMAT_NAMES: &[&str] = &[
     "csv-abc",
     "csv-cmb",
     "csv-chinese",
+    "excel",
+    "excel-icbc",
+    "excel-abc",
+    "excel-cmb",
+    "excel-chinese",
     "camt053",
     "camt054",
     "mt940",
@@ -32,6 +37,11 @@ pub fn format_name(format: Format) -> &'static str {
         Format::Csv(CsvProfile::Abc) => "csv-abc",
         Format::Csv(CsvProfile::Cmb) => "csv-cmb",
         Format::Csv(CsvProfile::Chinese) => "csv-chinese",
+        Format::Excel(CsvProfile::Generic) => "excel",
+        Format::Excel(CsvProfile::Icbc) => "excel-icbc",
+        Format::Excel(CsvProfile::Abc) => "excel-abc",
+        Format::Excel(CsvProfile::Cmb) => "excel-cmb",
+        Format::Excel(CsvProfile::Chinese) => "excel-chinese",
         Format::Camt053 => "camt053",
         Format::Camt054 => "camt054",
         Format::Mt940 => "mt940",
@@ -47,6 +57,11 @@ pub fn format_by_name(name: &str) -> AppResult<Option<Format>> {
         "csv-abc" => Format::Csv(CsvProfile::Abc),
         "csv-cmb" => Format::Csv(CsvProfile::Cmb),
         "csv-chinese" => Format::Csv(CsvProfile::Chinese),
+        "excel" => Format::Excel(CsvProfile::Generic),
+        "excel-icbc" => Format::Excel(CsvProfile::Icbc),
+        "excel-abc" => Format::Excel(CsvProfile::Abc),
+        "excel-cmb" => Format::Excel(CsvProfile::Cmb),
+        "excel-chinese" => Format::Excel(CsvProfile::Chinese),
         "camt053" => Format::Camt053,
         "camt054" => Format::Camt054,
         "mt940" => Format::Mt940,
@@ -114,7 +129,19 @@ fn short_location(location: &str) -> String {
 #[derive(Debug, Default)]
 pub struct DryRun {
     pub transactions: u64,
+    /// Every error: bad rows, running-balance breaks and unbalanced sections.
     pub errors: u64,
+    /// Of `errors`, sections whose transactions do not add up from the opening to the
+    /// closing balance.
+    pub unbalanced: u64,
+    /// Of `errors`, rows whose running balance (a CSV's 余额) is not the previous one plus
+    /// the row's amount.
+    pub balance_breaks: u64,
+    /// Transactions that name no counterparty account: weak matching and the account checks
+    /// have nothing to compare.
+    pub without_counterparty_account: u64,
+    /// Transactions with no payment reference: matching by reference has nothing to go on.
+    pub without_reference: u64,
     pub inflow: Decimal,
     pub outflow: Decimal,
 }
@@ -156,10 +183,12 @@ pub fn dry_run(
             AppError::internal(format!("cannot write output: {e}"))
         }
     };
+    // The same check as an import's: a section that does not add up is an error.
+    let records = balance::Checked::new(records);
     let mut seen = DryRun::default();
     let mut statements = Vec::new();
     if !as_json {
-        writeln!(out, "{} ({format:?})", path.display()).map_err(io)?;
+        writeln!(out, "{} ({})", path.display(), format_name(format)).map_err(io)?;
         writeln!(
             out,
             "{}  {}  {:>14}  {}  {}  {}  reference",
@@ -176,6 +205,12 @@ pub fn dry_run(
         match record {
             Ok(Record::Transaction(t)) => {
                 seen.transactions += 1;
+                if t.counterparty_account.is_none() {
+                    seen.without_counterparty_account += 1;
+                }
+                if t.reference.is_none() {
+                    seen.without_reference += 1;
+                }
                 if t.amount.is_sign_negative() {
                     seen.outflow += t.amount;
                 } else {
@@ -208,6 +243,13 @@ pub fn dry_run(
             Ok(Record::Statement(s)) => statements.push(s),
             Err(e) => {
                 seen.errors += 1;
+                if e.code == fundtrail_importers::ErrorKind::Unbalanced {
+                    if e.field.as_deref() == Some("balance") {
+                        seen.balance_breaks += 1;
+                    } else {
+                        seen.unbalanced += 1;
+                    }
+                }
                 writeln!(err, "error: {}: {e} [{}]", path.display(), e.code.as_str())
                     .map_err(io)?;
             }
@@ -238,9 +280,31 @@ pub fn dry_run(
     }
     writeln!(
         summary,
-        "{} transactions (in {}, out {}), {} bad rows; nothing was sent anywhere",
-        seen.transactions, seen.inflow, seen.outflow, seen.errors
+        "{} transactions (in {}, out {}), {} bad rows, {} running-balance breaks, {} sections \
+         that do not add up",
+        seen.transactions,
+        seen.inflow,
+        seen.outflow,
+        seen.errors - seen.unbalanced - seen.balance_breaks,
+        seen.balance_breaks,
+        seen.unbalanced
     )
     .map_err(io)?;
+    writeln!(
+        summary,
+        "{} without a counterparty account, {} without a payment reference{}",
+        seen.without_counterparty_account,
+        seen.without_reference,
+        if seen.transactions > 0
+            && seen.without_counterparty_account == seen.transactions
+            && seen.without_reference == seen.transactions
+        {
+            ": the matcher has nothing but amounts and dates to work with"
+        } else {
+            ""
+        }
+    )
+    .map_err(io)?;
+    writeln!(summary, "nothing was sent anywhere").map_err(io)?;
     Ok(seen)
 }
