@@ -37,4 +37,16 @@ fn the_service_serves_its_document_and_offline_swagger_ui() {
     );
     let js = app.get(None, "/docs/swagger-ui-bundle.js");
     assert_eq!(js.status, 200, "the UI's script is vendored, not fetched");
+    // The address people type, without the slash, leads to the UI too.
+    let typed = app.get(None, "/docs");
+    assert_eq!(typed.status, 200);
+    assert!(typed.body.as_str().unwrap_or("").contains("swagger"));
+}
+
+#[test]
+fn descriptions_read_as_text_not_rustdoc() {
+    let doc = fundtrail::api::openapi_json();
+    // Intra-doc links (`[`NewOrgRequest`]`) mean something to rustdoc, nothing to Swagger.
+    assert!(!doc.contains("[`"), "a description holds a rustdoc link");
+    assert!(doc.contains("Payload: `NewOrgRequest`"));
 }

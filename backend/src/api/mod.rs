@@ -222,6 +222,12 @@ fn json_error(err: actix_web::error::JsonPayloadError) -> actix_web::Error {
     e.into()
 }
 
+async fn to_docs() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header(("location", "/docs/"))
+        .finish()
+}
+
 /// Registers every route, extractor configuration and the docs.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
@@ -254,14 +260,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(reconciliations::routes)
             .configure(public::routes),
     )
-    .route(
-        "/",
-        web::get().to(|| async {
-            HttpResponse::Found()
-                .insert_header(("location", "/docs/"))
-                .finish()
-        }),
-    )
+    .route("/", web::get().to(to_docs))
+    // The UI lives under /docs/; the address without the slash is what people type.
+    .route("/docs", web::get().to(to_docs))
     .default_service(web::to(|req: HttpRequest| async move {
         Err::<HttpResponse, _>(AppError::not_found(format!(
             "route {} {}",

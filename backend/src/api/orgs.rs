@@ -14,7 +14,7 @@ pub async fn list_orgs(state: web::Data<AppState>, _auth: Auth) -> AppResult<Htt
     Ok(HttpResponse::Ok().json(state.run(|c, _| orgs::list(c)).await?))
 }
 
-/// Registers an org. Role: admin. Payload: [`NewOrgRequest`].
+/// Registers an org. Role: admin. Payload: `NewOrgRequest`.
 #[utoipa::path(tag = "orgs", security(("bearer" = [])), request_body(content = SignedRequest, description = "payload: NewOrgRequest"),
     responses((status = 201, body = OrgView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/orgs")]
@@ -64,7 +64,7 @@ pub async fn list_keys(
 }
 
 /// Registers a public key for an org. Roles: admin, or the org itself (key rotation).
-/// Payload: [`NewKeyRequest`].
+/// Payload: `NewKeyRequest`.
 #[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("code" = String, Path)), request_body(content = SignedRequest, description = "payload: NewKeyRequest"),
     responses((status = 201, body = KeyView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/orgs/{code}/keys")]
@@ -87,7 +87,7 @@ pub async fn add_key(
 }
 
 /// Retires a key from a time on (never in the past). Roles: admin, or the org itself.
-/// Payload: [`RetireKeyRequest`].
+/// Payload: `RetireKeyRequest`.
 #[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("code" = String, Path), ("key_id" = String, Path)), request_body(content = SignedRequest, description = "payload: RetireKeyRequest"),
     responses((status = 200, body = KeyView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[post("/orgs/{code}/keys/{key_id}/retire")]
@@ -125,7 +125,7 @@ pub async fn list_tokens(
 }
 
 /// Issues an API token for an org; the secret is in this response only. Roles: admin, or the
-/// org itself. Payload: [`NewTokenRequest`].
+/// org itself. Payload: `NewTokenRequest`.
 #[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("code" = String, Path)), request_body(content = SignedRequest, description = "payload: NewTokenRequest"),
     responses((status = 201, body = IssuedToken), (status = 403, body = ErrorBody)))]
 #[post("/orgs/{code}/tokens")]

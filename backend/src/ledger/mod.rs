@@ -364,7 +364,7 @@ pub fn batch_payload_canonical<'a>(bodies: impl IntoIterator<Item = &'a EntryBod
 }
 
 /// One entry as the API and exports show it: everything needed to recompute its hash and,
-/// with its batch's [`SubmissionView`], its signature.
+/// with its batch's `SubmissionView`, its signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EntryView {
     pub seq: i64,

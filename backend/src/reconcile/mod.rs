@@ -37,7 +37,7 @@ pub const RECIPIENTS_PER_ACCOUNT_LIMIT: i64 = 10_000;
 /// Largest amount tolerance, in currency units.
 pub const AMOUNT_TOLERANCE_LIMIT: i64 = 1_000_000;
 
-/// What a caller asks for; everything optional, defaults documented on [`Params`].
+/// What a caller asks for; everything optional, defaults documented on `Params`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReconcileRequest {

@@ -23,7 +23,7 @@ pub struct Report {
     pub funnel: Vec<FunnelNode>,
     /// The identities the funnel must satisfy, each recomputed and stated.
     pub checks: Vec<FunnelCheck>,
-    /// Sorted by type (in [`FindingType::ALL`] order), then program, org, reference, first evidence.
+    /// Sorted by type (in `FindingType::ALL` order), then program, org, reference, first evidence.
     pub findings: Vec<Finding>,
 }
 
@@ -81,7 +81,7 @@ pub struct ProgramSummary {
     pub held: String,
     /// Reached people: confirmed by the bank, less what came back.
     pub reached_recipients: String,
-    /// Paid out on the ledger or the bank with nothing to explain it (see [`FunnelNode`]).
+    /// Paid out on the ledger or the bank with nothing to explain it (see `FunnelNode`).
     pub unexplained: String,
     /// Findings of this program and the amount they put at risk.
     pub findings: i64,
