@@ -2,8 +2,8 @@
 //!
 //! Each shell block marked `<!-- readme-test: NAME -->` is split into commands (a `\` at a
 //! line's end continues it); every command must exit 0 (`! cmd` is how the README says a
-//! command is meant to fail), and a comment line `# → TEXT` after a command says what its
-//! output must contain. The commands run in one bash process, in a scratch copy of the
+//! command is meant to fail), every `fundtrail`, `curl` and `python3` command must print
+//! something, and a comment line `# → TEXT` after a command says what its output must contain. The commands run in one bash process, in a scratch copy of the
 //! repository's layout (`fixtures/`, `importers/`, `docs/` linked, `target/debug/fundtrail` the
 //! built binary), against a server on a free loopback port in place of the README's.
 
@@ -127,6 +127,16 @@ fn run(dir: &Path, steps: &[Step], from: &str, to: &str) {
             i + 1,
             s.command
         );
+        // Every command of the tool says what it did: silence would hide a no-op.
+        let speaks = ["./target/debug/fundtrail", "! ./target/debug/fundtrail", "curl", "python3"];
+        if speaks.iter().any(|p| s.command.starts_with(p)) && !s.command.ends_with('&') {
+            assert!(
+                !printed.trim().is_empty(),
+                "README command {} printed nothing:\n$ {}",
+                i + 1,
+                s.command
+            );
+        }
         for e in &s.expect {
             assert!(
                 printed.contains(e.as_str()),
