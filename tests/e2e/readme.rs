@@ -128,7 +128,12 @@ fn run(dir: &Path, steps: &[Step], from: &str, to: &str) {
             s.command
         );
         // Every command of the tool says what it did: silence would hide a no-op.
-        let speaks = ["./target/debug/fundtrail", "! ./target/debug/fundtrail", "curl", "python3"];
+        let speaks = [
+            "./target/debug/fundtrail",
+            "! ./target/debug/fundtrail",
+            "curl",
+            "python3",
+        ];
         if speaks.iter().any(|p| s.command.starts_with(p)) && !s.command.ends_with('&') {
             assert!(
                 !printed.trim().is_empty(),
