@@ -203,6 +203,19 @@ fn a_statement_confirms_payments_by_reference_and_by_account_and_brings_returns_
     t.app
         .append(&t.town, vec![t.payment(4, "780.00", "PAY-5B")])
         .unwrap();
+    // Paying again after the bank sent the money back whole is no duplicate payment.
+    let mut conn = t.app.conn();
+    let dir = fundtrail::ledger::read::Directory::load(&mut conn).unwrap();
+    let params = fundtrail::reconcile::ReconcileRequest::default()
+        .resolve(&dir, chrono::Utc::now().date_naive())
+        .unwrap();
+    let report = fundtrail::reconcile::engine::run(&mut conn, &params, &mut |_, _, _| {}).unwrap();
+    let duplicates: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.finding_type.as_str() == "duplicate_payment")
+        .collect();
+    assert!(duplicates.is_empty(), "{duplicates:#?}");
 }
 
 #[test]

@@ -929,11 +929,13 @@ impl<'a> Engine<'a> {
         let payments: Vec<usize> = (0..self.entries.len())
             .filter(|&i| self.payment_in_scope(i))
             .collect();
+        // A payment the bank sent back whole reached nobody: paying again is no duplicate
+        // (the ledger accepts it without a second-payment memo for the same reason).
         let mut paid: Vec<(i64, u32, u32, usize)> = payments
             .iter()
             .map(|&i| &self.entries[i])
             .zip(payments.iter())
-            .filter(|(e, _)| e.recipient != NONE)
+            .filter(|(e, &i)| e.recipient != NONE && self.after[i].returned < e.amount)
             .map(|(e, &i)| (e.program, e.recipient, e.period, i))
             .collect();
         paid.sort_unstable();
