@@ -1,6 +1,7 @@
 # Fundtrail: two commands.
 #   make run    build, create ./data/fundtrail.db with the demo (once), serve on 127.0.0.1:8080
-#   make test   formatting, lints, every test, and the OpenAPI drift check
+#   make test   installs what the tests need (scripts/test-deps), then formatting, lints,
+#               every test, the OpenAPI drift check and a small benchmark run
 # Override FUNDTRAIL_DB / FUNDTRAIL_BIND in the environment.
 
 CARGO ?= cargo

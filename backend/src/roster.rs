@@ -38,7 +38,7 @@
 
 use crate::domain::RecipientStatus;
 use crate::idcard;
-use crate::ledger::REFERENCE_CHARS_MAX;
+use crate::ledger::{reference_ok, REFERENCE_CHARS_MAX};
 use crate::money::parse_amount_lenient;
 use crate::service::recipients::NewRecipientItem;
 use std::cell::RefCell;
@@ -279,15 +279,6 @@ impl Columns {
             .find(|(k, _, _)| *k == key)
             .map(|f| f.2.as_str())
     }
-}
-
-/// Whether the ledger accepts `r` as a reference: the rule of `ledger::append`, checked here
-/// so a roster is refused before anything is sent.
-pub fn reference_ok(r: &str) -> bool {
-    !r.is_empty()
-        && r.chars().count() <= REFERENCE_CHARS_MAX
-        && r.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./+".contains(c))
 }
 
 /// Line breaks seen so far, to number records by line. The csv crate's own positions skip

@@ -552,6 +552,14 @@ fn recipients_status_and_resolve_work_by_pseudonym_or_id_number() {
     let out = r.failed().json();
     assert!(out["recipients"][1]["pseudonym"].is_null());
     assert!(r.stderr.contains("unknown_recipient"), "{}", r.stderr);
+    // The ID number is named masked, never in full.
+    assert!(!r.stderr.contains(unknown.as_str()), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&fundtrail::statements::mask_account(&unknown)),
+        "{}",
+        r.stderr
+    );
     let human = fundtrail(&t, &t.town, &["recipients", "resolve", "--id-number", &id3]);
     assert!(
         human.ok().stdout.contains(&t.recipients[2]),

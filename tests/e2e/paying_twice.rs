@@ -147,7 +147,8 @@ fn one_batch_cannot_pay_a_recipient_twice_and_a_reversed_payment_frees_the_recip
         .message
         .contains(&format!("by entry #{} (reference P-1)", t.town_seq + 1)));
 
-    // Paid, reversed as a mistake, paid again in the same batch as the reversal: fine.
+    // Paid, reversed as a mistake, paid again in the same batch as the reversal (in either
+    // order): fine.
     let first = t
         .app
         .append(&t.town, vec![t.payment(3, "100.00", "P-1")])
@@ -157,7 +158,39 @@ fn one_batch_cannot_pay_a_recipient_twice_and_a_reversed_payment_frees_the_recip
         .source(first)
         .memo("金额有误");
     t.app
-        .append(&t.town, vec![reversal, t.payment(3, "90.00", "P-1B")])
+        .append(&t.town, vec![t.payment(3, "90.00", "P-1B"), reversal])
         .unwrap();
     assert!(t.app.verify_db().ok());
+}
+
+#[test]
+fn reversing_one_of_two_live_payments_leaves_the_other_standing() {
+    let t = Tree::build();
+    let first = t
+        .app
+        .append(&t.town, vec![t.payment(5, "100.00", "Q-1")])
+        .unwrap()
+        .first_seq;
+    let second = t
+        .app
+        .append(
+            &t.town,
+            vec![t.payment(5, "100.00", "Q-2").memo("再次发放：补发")],
+        )
+        .unwrap()
+        .first_seq;
+    let undo = body(EntryKind::Reversal, "100.00", "Q-2-REV").source(second);
+    t.app.append(&t.town, vec![undo]).unwrap();
+    // Q-1 is still live: a third payment without a reason is refused, naming it.
+    let err = t
+        .app
+        .append(&t.town, vec![t.payment(5, "100.00", "Q-3")])
+        .unwrap_err();
+    assert_eq!(err.code().as_str(), "already_paid");
+    assert!(
+        err.problems[0]
+            .message
+            .contains(&format!("by entry #{first} (reference Q-1)")),
+        "{err}"
+    );
 }

@@ -7,7 +7,7 @@
 //! others miss, is computed here from that reading, not from ours.
 
 use fundtrail::statements::show::dry_run;
-use fundtrail_e2e::{fundtrail_bin, Tree};
+use fundtrail_e2e::{fundtrail_bin, Reply, Tree};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -311,4 +311,56 @@ fn every_public_sample_that_adds_up_imports_and_every_other_is_refused_whole() {
         "imported {imported:?}, refused {refused:?}"
     );
     assert!(t.app.verify_db().ok());
+}
+
+/// statement_gap findings of a whole-ledger report on `t`'s database.
+fn statement_gaps(t: &Tree) -> Vec<fundtrail::reconcile::report::Finding> {
+    let mut conn = t.app.conn();
+    let dir = fundtrail::ledger::read::Directory::load(&mut conn).unwrap();
+    let params = fundtrail::reconcile::ReconcileRequest::default()
+        .resolve(&dir, chrono::Utc::now().date_naive())
+        .unwrap();
+    let report = fundtrail::reconcile::engine::run(&mut conn, &params, &mut |_, _, _| {}).unwrap();
+    report
+        .findings
+        .into_iter()
+        .filter(|f| f.finding_type.as_str() == "statement_gap")
+        .collect()
+}
+
+/// Danske Bank's sample: fourteen daily MT940 statements of one account, each `:60F:` dated
+/// with the previous statement's closing day.
+fn daily_statements(t: &Tree, file: &[u8]) -> Reply {
+    let r = t.app.post_signed(
+        &t.town,
+        "/api/v1/bank-accounts",
+        serde_json::json!({"org": "TOWN", "account": "DABADKKK/1234567890",
+            "currency": "DKK", "label": "sample"}),
+    );
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    t.app.upload(&t.town, "danskebank-dk.sta", file)
+}
+
+#[test]
+fn daily_mt940_statements_that_join_give_no_gap_and_one_that_opens_higher_gives_one() {
+    let original = std::fs::read(samples().join("mt940/danskebank-dk.sta")).unwrap();
+    let t = Tree::build();
+    assert_eq!(daily_statements(&t, &original).status, 201);
+    assert!(statement_gaps(&t).is_empty(), "{:#?}", statement_gaps(&t));
+
+    // The last statement opens (and so closes) 100.00 higher than the one before closed: it
+    // still adds up on its own, so it imports, and the jump between the two is the finding.
+    let text = String::from_utf8(original).unwrap();
+    let tampered = text
+        .replace(":60F:C091019DKK3859701,48", ":60F:C091019DKK3859801,48")
+        .replace(":62F:C091020DKK3851379,47", ":62F:C091020DKK3851479,47");
+    assert_ne!(tampered, text);
+    let t = Tree::build();
+    let r = daily_statements(&t, tampered.as_bytes());
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let gaps = statement_gaps(&t);
+    assert_eq!(gaps.len(), 1, "{gaps:#?}");
+    assert_eq!(gaps[0].amount, "100.00");
+    assert_eq!(gaps[0].evidence.rule.name, "statement_gap.balance_jump");
+    assert_eq!(gaps[0].evidence.statements[1].from_date, "2009-10-19");
 }

@@ -9,7 +9,10 @@ use crate::domain::EntryKind;
 use crate::error::{AppError, AppResult, ErrorCode, Problem};
 use crate::ledger::append::AppendOutcome;
 use crate::ledger::read::{Balance, EntryDetail, EntryPage};
-use crate::ledger::{EntryBody, BATCH_ENTRIES_MAX};
+use crate::ledger::{second_payment_reason, EntryBody, BATCH_ENTRIES_MAX, SECOND_PAYMENT_MARKERS};
+
+/// The marker this CLI writes for `--second-payment`.
+const SECOND_PAYMENT: &str = SECOND_PAYMENT_MARKERS[0];
 use crate::money::{format_minor, parse_amount_lenient};
 use crate::roster::{read_roster, RecipientRef, RosterError, RosterRow};
 use crate::service::programs::ProgramView;
@@ -547,9 +550,9 @@ fn refusal_hint(
     // Every refused row paid already: most likely the roster was sent twice.
     if !rows_at_fault.is_empty() && e.problems.iter().all(|p| p.error == ErrorCode::AlreadyPaid) {
         return format!(
-            "{done}: roster line(s) {} pay recipients already paid for this program and period \
-             (was this roster sent before?). To pay them again on purpose, run it with \
-             --second-payment REASON.",
+            "{done}: roster line(s) {} pay recipients already paid for this program and period. \
+             If this roster was sent before, there is nothing to do. To pay them again on \
+             purpose, put them in a new roster and run it with --second-payment REASON.",
             lines_list(rows_at_fault)
         );
     }
@@ -631,6 +634,26 @@ pub(super) fn disburse(a: Disburse) -> AppResult<ExitCode> {
         .into_iter()
         .filter(|r| r.line >= from_line)
         .collect();
+    // A memo column can carry the ledger's second-payment marker; only --second-payment may
+    // say a roster pays people again, or a re-exported roster would slip through.
+    if second_payment.is_none() {
+        let marked: Vec<u64> = rows
+            .iter()
+            .filter(|r| second_payment_reason(&r.memo).is_some())
+            .map(|r| r.line)
+            .collect();
+        if !marked.is_empty() {
+            return Err(AppError::invalid(
+                "memo",
+                format!(
+                    "{}: roster line(s) {} have a memo marking a second payment (`{SECOND_PAYMENT}…`); \
+                     say so with --second-payment REASON, or change those memos",
+                    path.display(),
+                    lines_list(&marked)
+                ),
+            ));
+        }
+    }
     let from_roster = rows.iter().any(|r| r.reference.is_some());
     if let (Some(c), false, false) = (&reference_column, from_roster, rows.is_empty()) {
         eprintln!(
@@ -649,8 +672,8 @@ pub(super) fn disburse(a: Disburse) -> AppResult<ExitCode> {
                 .clone()
                 .unwrap_or_else(|| roster_reference(&period, &file_tag, r.line));
             let memo = match &second_payment {
-                Some(reason) if r.memo.is_empty() => format!("再次发放：{reason}"),
-                Some(reason) => format!("再次发放：{reason}；{}", r.memo),
+                Some(reason) if r.memo.is_empty() => format!("{SECOND_PAYMENT}{reason}"),
+                Some(reason) => format!("{SECOND_PAYMENT}{reason}；{}", r.memo),
                 None => r.memo.clone(),
             };
             EntryBody::new(

@@ -61,10 +61,12 @@ pub enum Command {
     /// server), or as a job on --server. Left out, --program, --period and --org mean all of
     /// them.
     Reconcile(operator::Reconcile),
-    /// Import a bank statement (CSV incl. GBK Chinese bank exports, camt.053/054, MT940) for
-    /// one of your org's registered accounts: signs the file's SHA-256 and uploads it; the
-    /// server matches its rows to your payments. With --dry-run, only read it and show what it
-    /// holds, sending nothing anywhere.
+    /// Import a bank statement (CSV incl. GBK Chinese bank exports, Excel .xlsx/.xls,
+    /// camt.053/054, MT940) for one of your org's registered accounts: signs the file's SHA-256
+    /// and uploads it; the server matches its rows to your payments. A file with a bad row, or
+    /// a statement that does not add up from its opening to its closing balance, is refused
+    /// whole. With --dry-run, only read it and show what it holds and every problem, sending
+    /// nothing anywhere.
     Import(statements::Import),
     /// Program bank accounts.
     #[command(subcommand)]

@@ -10,6 +10,7 @@ use crate::roster::read_registrations;
 use crate::service::orgs::{IssuedToken, OrgView};
 use crate::service::programs::ProgramView;
 use crate::service::recipients::{RecipientView, Registered, Resolved, REGISTER_BATCH_MAX};
+use crate::statements::mask_account;
 use clap::Subcommand;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -440,7 +441,11 @@ pub(super) fn recipients(c: RecipientsCommand) -> AppResult<ExitCode> {
                 .filter(|(_, p)| p.is_none())
                 .map(|(id, _)| Problem {
                     error: ErrorCode::UnknownRecipient,
-                    message: format!("--id-number {id}: not a registered recipient of your office"),
+                    // Masked: error output lands in terminals, logs and tickets.
+                    message: format!(
+                        "--id-number {}: not a registered recipient of your office",
+                        mask_account(id)
+                    ),
                     field: Some("id_number".into()),
                     item: None,
                     location: None,
@@ -462,7 +467,7 @@ fn resolve(client: &crate::client::Client, ids: &[String]) -> AppResult<Resolved
         .map_err(|mut e| {
             for p in e.problems.iter_mut().chain(std::iter::once(&mut *e.first)) {
                 if let Some(id) = p.item.and_then(|i| ids.get(i)) {
-                    p.message = format!("--id-number {id}: {}", p.message);
+                    p.message = format!("--id-number {}: {}", mask_account(id), p.message);
                     p.item = None;
                     p.field = Some("id_number".into());
                 }

@@ -5,8 +5,8 @@
 use super::read::Directory;
 use super::rules::{check_authority, check_shape, Facts, Funds, FundsState, OrgFacts};
 use super::{
-    entry_hash, second_payment_reason, ChainFields, EntriesPayload, EntryBody, BATCH_ENTRIES_MAX,
-    BODY_KEYS, GENESIS_HASH, MEMO_BYTES_MAX, REFERENCE_CHARS_MAX,
+    entry_hash, reference_ok, second_payment_reason, ChainFields, EntriesPayload, EntryBody,
+    BATCH_ENTRIES_MAX, BODY_KEYS, GENESIS_HASH, MEMO_BYTES_MAX, REFERENCE_CHARS_MAX,
 };
 use crate::db::{write_transaction, DbConn};
 use crate::domain::{
@@ -63,13 +63,6 @@ fn problem(item: usize, code: ErrorCode, field: &str, message: impl Into<String>
         item: Some(item),
         location: None,
     }
-}
-
-fn reference_ok(r: &str) -> bool {
-    !r.is_empty()
-        && r.chars().count() <= REFERENCE_CHARS_MAX
-        && r.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./+".contains(c))
 }
 
 /// Checks one entry against everything that does not depend on the ledger's state.
@@ -472,10 +465,28 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
             taken.extend(used.into_iter().map(|r| (program_id, r)));
         }
 
-        // Live payments (not reversed) already on the ledger to this batch's recipients: a
-        // second one for the same program and period is refused unless its memo says why.
-        let mut paid: HashMap<(i64, String, String), (i64, String)> = HashMap::new();
-        let mut paid_key: HashMap<i64, (i64, String, String)> = HashMap::new();
+        // Live payments already on the ledger (not reversed, not sent back whole by the bank)
+        // to this batch's recipients in its programs and periods: another one for the same
+        // program, period and recipient is refused unless its memo says why.
+        let mut paid: HashMap<(i64, String, String), Vec<(i64, String)>> = HashMap::new();
+        let programs: Vec<i64> = checked
+            .iter()
+            .map(|(_, c)| c.program_id)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let periods: Vec<&str> = checked
+            .iter()
+            .map(|(_, c)| c.body.period.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        // Reversals anywhere in this batch undo their payments first, whatever the order.
+        let reversed_here: HashSet<i64> = checked
+            .iter()
+            .filter(|(_, c)| c.body.kind == EntryKind::Reversal)
+            .filter_map(|(_, c)| c.body.source)
+            .collect();
         type PaidRow = (
             i64,
             i64,
@@ -490,6 +501,8 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
                 .left_join(ledger_funds::table.on(ledger_funds::seq.eq(ledger_entries::seq)))
                 .filter(ledger_entries::to_recipient.eq_any(chunk))
                 .filter(ledger_entries::kind.eq(EntryKind::Disbursement.as_str()))
+                .filter(ledger_entries::program_id.eq_any(&programs))
+                .filter(ledger_entries::period.eq_any(&periods))
                 .select((
                     ledger_entries::seq,
                     ledger_entries::program_id,
@@ -499,14 +512,16 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
                     ledger_funds::reversed_by.nullable(),
                     ledger_funds::remaining_minor.nullable(),
                 ))
+                .order(ledger_entries::seq)
                 .load(conn)?;
             for (seq, program_id, period, recipient, reference, reversed_by, remaining) in rows {
-                // Reversed, or sent back whole by the bank: the recipient was not paid.
-                let live = reversed_by.is_none() && remaining.is_none_or(|r| r > 0);
+                let live = reversed_by.is_none()
+                    && remaining.is_none_or(|r| r > 0)
+                    && !reversed_here.contains(&seq);
                 if let (Some(recipient), true) = (recipient, live) {
-                    let key = (program_id, period, recipient);
-                    paid_key.insert(seq, key.clone());
-                    paid.entry(key).or_insert((seq, reference));
+                    paid.entry((program_id, period, recipient))
+                        .or_default()
+                        .push((seq, reference));
                 }
             }
         }
@@ -618,22 +633,17 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
                 minor_units: program.minor_units,
             };
             // Before the money rules, so a roster sent twice says `already_paid` even where
-            // the money would not suffice. A reversal frees its payment's (program, period,
-            // recipient) for a payment again.
-            if c.body.kind == EntryKind::Reversal {
-                if let Some(key) = c.body.source.and_then(|s| paid_key.remove(&s)) {
-                    paid.remove(&key);
-                }
-            }
+            // the money would not suffice.
             if let (EntryKind::Disbursement, Some(recipient)) = (c.body.kind, &c.body.recipient) {
-                let key = (c.program_id, c.body.period.clone(), recipient.clone());
-                match paid.get(&key) {
-                    Some((earlier, reference)) if second_payment_reason(&c.body.memo).is_none() => {
+                let earlier = paid.entry((c.program_id, c.body.period.clone(), recipient.clone()));
+                let earlier = earlier.or_default();
+                if let Some((first, reference)) = earlier.first() {
+                    if second_payment_reason(&c.body.memo).is_none() {
                         bad(
                             ErrorCode::AlreadyPaid,
                             "recipient",
                             format!(
-                                "recipient {recipient} is already paid for {} {} by entry #{earlier} \
+                                "recipient {recipient} is already paid for {} {} by entry #{first} \
                                  (reference {reference}); to pay again on purpose, start the memo \
                                  with `再次发放：` and the reason (`disburse --second-payment REASON`)",
                                 program.code, c.body.period
@@ -641,12 +651,8 @@ pub fn append(conn: &mut DbConn, verified: &Verified, now: Micros) -> AppResult<
                         );
                         continue;
                     }
-                    Some(_) => {}
-                    None => {
-                        paid_key.insert(seq, key.clone());
-                        paid.insert(key, (seq, c.body.reference.clone()));
-                    }
                 }
+                earlier.push((seq, c.body.reference.clone()));
             }
             if let Err(b) = state.apply(&facts) {
                 bad(b.code, b.field, b.message);

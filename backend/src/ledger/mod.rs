@@ -29,6 +29,22 @@ pub const BATCH_ENTRIES_MAX: usize = 10_000;
 pub const MEMO_BYTES_MAX: usize = 280;
 /// Longest payment reference (ISO 20022 EndToEndId is 35).
 pub const REFERENCE_CHARS_MAX: usize = 35;
+/// Whether `r` may be a payment reference: 1-35 of `A-Za-z0-9-_./+` (what ISO 20022's
+/// EndToEndId and Chinese banks' 附言 carry through unchanged).
+///
+/// ```
+/// use fundtrail::ledger::reference_ok;
+/// assert!(reference_ok("DB202611-TWN-AP-CG-0001"));
+/// assert!(!reference_ok("12月 低保"));
+/// assert!(!reference_ok(""));
+/// ```
+pub fn reference_ok(r: &str) -> bool {
+    !r.is_empty()
+        && r.chars().count() <= REFERENCE_CHARS_MAX
+        && r.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./+".contains(c))
+}
+
 /// How a memo says that a payment repeats one already made for the same recipient, program
 /// and period on purpose, and why: `再次发放：<reason>` (or `second payment: <reason>`).
 /// It lives in the memo, which the office signs and the chain keeps, so the reason is on the

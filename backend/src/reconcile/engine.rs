@@ -802,6 +802,7 @@ impl<'a> Engine<'a> {
             let units = currency_minor_units(currency);
             self.sections.push(super::gaps::Section {
                 account_id: r.account_id,
+                statement_id: r.statement_id,
                 id: r.id,
                 from,
                 to,
@@ -1069,7 +1070,29 @@ impl<'a> Engine<'a> {
         // opening balance that is not the previous closing (`gaps`). A gap belongs to the
         // period in which the later statement starts.
         let mut sections = self.sections.clone();
-        for gap in super::gaps::find(&mut sections) {
+        let DbConn::Sqlite(sqlite) = &mut *conn;
+        let mut failed: Option<diesel::result::Error> = None;
+        let mut last_day = |section: &super::gaps::Section| -> Option<i64> {
+            // One day of one statement: a handful of rows, summed here (SQLite's SUM is Numeric).
+            let amounts = bank_rows::table
+                .filter(bank_rows::statement_id.eq(section.statement_id))
+                .filter(bank_rows::account_id.eq(section.account_id))
+                .filter(bank_rows::booking_date.eq(section.to.to_string()))
+                .select(bank_rows::amount_minor)
+                .load::<i64>(sqlite);
+            match amounts {
+                Ok(a) => a.iter().try_fold(0i64, |sum, x| sum.checked_add(*x)),
+                Err(e) => {
+                    failed = Some(e);
+                    None
+                }
+            }
+        };
+        let found = super::gaps::find(&mut sections, &mut last_day);
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        for gap in found {
             let (before, after) = (&sections[gap.before], &sections[gap.after]);
             if self
                 .scope
@@ -1089,13 +1112,14 @@ impl<'a> Engine<'a> {
             };
             let units = currency_minor_units(currency);
             let jump = gap.jump_minor.unwrap_or(0);
-            let amount = jump.checked_abs().unwrap_or(i64::MAX);
-            flows.entry((program, *org)).or_default().unexplained += amount;
+            let amount = i64::try_from(jump.unsigned_abs()).unwrap_or(i64::MAX);
+            let unexplained = &mut flows.entry((program, *org)).or_default().unexplained;
+            *unexplained = unexplained.saturating_add(amount);
             let balances = match gap.jump_minor {
                 Some(j) => format!(
                     "the opening balance {} is {} {} the closing balance {} before it",
                     second.opening_balance.as_deref().unwrap_or("-"),
-                    format_minor(j.abs(), units),
+                    format_minor(amount, units),
                     if j < 0 { "below" } else { "above" },
                     first.closing_balance.as_deref().unwrap_or("-"),
                 ),

@@ -4,9 +4,13 @@
 //!
 //! The rule, per account, over its statement sections in date order (pure, so it is tested
 //! here on its own):
-//! * Sections that overlap an earlier one are not compared: the overlap is the duplicate
-//!   check's business (rows already imported), and a balance at the start of a day inside
-//!   another statement is not something either statement states.
+//! * Sections that overlap an earlier one by more than a day are not compared: the overlap is
+//!   the duplicate check's business (rows already imported), and a balance at the start of a
+//!   day inside another statement is not something either statement states.
+//! * A section that starts on the day the covered days end is the next statement when banks
+//!   date the opening balance with the previous closing day (MT940 `:60F:`, camt `FrDtTm` of
+//!   midnight): it joins when its opening is that closing, or the balance before that day's
+//!   rows (an export that starts on the same day again); otherwise it is a balance jump.
 //! * A section that starts after the covered days is compared with the section that covers
 //!   the last of them. With both balances stated, it is a finding when the opening differs
 //!   from that closing (the jump is the amount unexplained), whether or not days lie between:
@@ -21,6 +25,8 @@ use chrono::{Days, NaiveDate};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {
     pub account_id: i64,
+    /// The imported file (`statements.id`) the section is part of.
+    pub statement_id: i64,
     /// `statement_sections.id`: the import order breaks ties.
     pub id: i64,
     pub from: NaiveDate,
@@ -42,7 +48,12 @@ pub struct Gap {
 }
 
 /// Sorts `sections` by account, then dates, and returns where they do not join.
-pub fn find(sections: &mut [Section]) -> Vec<Gap> {
+/// `last_day_minor` tells what a section's rows booked on its last day add up to; it is asked
+/// only about a section that a later one starts on the last day of and does not join plainly.
+pub fn find(
+    sections: &mut [Section],
+    last_day_minor: &mut dyn FnMut(&Section) -> Option<i64>,
+) -> Vec<Gap> {
     sections.sort_by_key(|s| (s.account_id, s.from, s.to, s.id));
     let mut gaps = Vec::new();
     let mut start = 0;
@@ -53,25 +64,30 @@ pub fn find(sections: &mut [Section]) -> Vec<Gap> {
                 .iter()
                 .take_while(|s| s.account_id == account)
                 .count();
-        account_gaps(sections, start, end, &mut gaps);
+        account_gaps(sections, start, end, last_day_minor, &mut gaps);
         start = end;
     }
     gaps
 }
 
-fn account_gaps(sections: &[Section], start: usize, end: usize, gaps: &mut Vec<Gap>) {
+fn account_gaps(
+    sections: &[Section],
+    start: usize,
+    end: usize,
+    last_day_minor: &mut dyn FnMut(&Section) -> Option<i64>,
+    gaps: &mut Vec<Gap>,
+) {
     debug_assert!(start < end && end <= sections.len());
     // The section that covers the latest day seen so far; its closing is the balance then.
     let mut reach = start;
     for next in start + 1..end {
         let (prev, s) = (&sections[reach], &sections[next]);
+        let stated = prev.closing_minor.zip(s.opening_minor);
+        // A jump too large for i64 is still a jump, not "no balance stated".
+        let jump_minor = stated.map(|(closing, opening)| opening.saturating_sub(closing));
         if s.from > prev.to {
             let uncovered = (s.from > prev.to + Days::new(1))
                 .then(|| (prev.to + Days::new(1), s.from - Days::new(1)));
-            let jump_minor = match (prev.closing_minor, s.opening_minor) {
-                (Some(closing), Some(opening)) => opening.checked_sub(closing),
-                _ => None,
-            };
             let breaks = match jump_minor {
                 Some(jump) => jump != 0,
                 None => uncovered.is_some(),
@@ -84,11 +100,26 @@ fn account_gaps(sections: &[Section], start: usize, end: usize, gaps: &mut Vec<G
                     jump_minor,
                 });
             }
+        } else if s.from == prev.to && s.to > prev.to && jump_minor.is_some_and(|j| j != 0) {
+            let (closing, opening) = stated.expect("a jump needs both balances");
+            let before_day = last_day_minor(prev).and_then(|sum| closing.checked_sub(sum));
+            if before_day != Some(opening) {
+                gaps.push(Gap {
+                    before: reach,
+                    after: next,
+                    uncovered: None,
+                    jump_minor,
+                });
+            }
         }
-        // Later sections reach further (or as far, with a balance where the other has none).
+        // Later sections reach further, or as far: then the later one (the next page of a
+        // statement split in two, `:28C:` 12/002 after 12/001) holds the balance of that day,
+        // unless it states none.
         let s = &sections[next];
         let prev = &sections[reach];
-        if s.to > prev.to || (s.to == prev.to && prev.closing_minor.is_none()) {
+        if s.to > prev.to
+            || (s.to == prev.to && (s.closing_minor.is_some() || prev.closing_minor.is_none()))
+        {
             reach = next;
         }
     }
@@ -105,6 +136,7 @@ mod tests {
     fn section(id: i64, from: u32, to: u32, opening: Option<i64>, closing: Option<i64>) -> Section {
         Section {
             account_id: 1,
+            statement_id: id,
             id,
             from: day(from),
             to: day(to),
@@ -119,7 +151,7 @@ mod tests {
             section(2, 16, 30, Some(500), Some(200)),
             section(1, 1, 15, Some(1000), Some(500)),
         ];
-        assert!(find(&mut s).is_empty());
+        assert!(find(&mut s, &mut |_| None).is_empty());
         assert_eq!(s[0].id, 1, "sorted by date");
     }
 
@@ -129,7 +161,7 @@ mod tests {
             section(1, 1, 24, Some(1000), Some(500)),
             section(2, 26, 30, Some(200), Some(200)),
         ];
-        let gaps = find(&mut s);
+        let gaps = find(&mut s, &mut |_| None);
         assert_eq!(
             gaps,
             [Gap {
@@ -147,7 +179,7 @@ mod tests {
             section(1, 1, 15, Some(1000), Some(500)),
             section(2, 16, 30, Some(450), Some(450)),
         ];
-        let gaps = find(&mut s);
+        let gaps = find(&mut s, &mut |_| None);
         assert_eq!(gaps.len(), 1);
         assert_eq!(gaps[0].uncovered, None);
         assert_eq!(gaps[0].jump_minor, Some(-50));
@@ -159,7 +191,7 @@ mod tests {
             section(1, 1, 10, Some(1000), Some(500)),
             section(2, 20, 30, Some(500), Some(400)),
         ];
-        assert!(find(&mut s).is_empty());
+        assert!(find(&mut s, &mut |_| None).is_empty());
     }
 
     #[test]
@@ -168,7 +200,7 @@ mod tests {
             section(1, 1, 10, None, None),
             section(2, 20, 30, Some(500), Some(400)),
         ];
-        let gaps = find(&mut s);
+        let gaps = find(&mut s, &mut |_| None);
         assert_eq!(gaps.len(), 1);
         assert_eq!(gaps[0].uncovered, Some((day(11), day(19))));
         assert_eq!(gaps[0].jump_minor, None);
@@ -183,10 +215,50 @@ mod tests {
             // Joins the statement reaching the 25th.
             section(3, 26, 30, Some(90), Some(90)),
         ];
-        let gaps = find(&mut s);
+        let gaps = find(&mut s, &mut |_| None);
         assert_eq!(gaps.len(), 1, "{gaps:?}");
         assert_eq!((gaps[0].before, gaps[0].after), (1, 2));
         assert_eq!(gaps[0].jump_minor, Some(-10));
+    }
+
+    #[test]
+    fn a_statement_opening_on_the_last_day_covered_joins_either_way_banks_date_it() {
+        // MT940: the opening balance is dated with the previous closing day.
+        let mut s = vec![
+            section(1, 1, 15, Some(1000), Some(500)),
+            section(2, 15, 30, Some(500), Some(400)),
+        ];
+        assert!(find(&mut s, &mut |_| panic!("not asked when it joins plainly")).is_empty());
+        // An export starting on the 15th again opens before that day's rows (-300).
+        let mut s = vec![
+            section(1, 1, 15, Some(1000), Some(500)),
+            section(2, 15, 30, Some(800), Some(400)),
+        ];
+        assert!(find(&mut s, &mut |p| (p.id == 1).then_some(-300)).is_empty());
+        // Neither: money moved unseen.
+        let gaps = find(&mut s, &mut |_| Some(-100));
+        assert_eq!(gaps.len(), 1);
+        assert_eq!((gaps[0].uncovered, gaps[0].jump_minor), (None, Some(300)));
+    }
+
+    #[test]
+    fn a_jump_too_large_for_i64_is_still_a_jump() {
+        let mut s = vec![
+            section(1, 1, 15, Some(0), Some(i64::MIN)),
+            section(2, 16, 30, Some(i64::MAX), Some(i64::MAX)),
+        ];
+        let gaps = find(&mut s, &mut |_| None);
+        assert_eq!(gaps[0].jump_minor, Some(i64::MAX));
+    }
+
+    #[test]
+    fn the_second_page_of_a_statement_is_what_the_next_one_joins() {
+        let mut s = vec![
+            section(1, 14, 15, Some(100), Some(200)),
+            section(2, 14, 15, Some(200), Some(300)),
+            section(3, 15, 20, Some(300), Some(250)),
+        ];
+        assert!(find(&mut s, &mut |_| None).is_empty());
     }
 
     #[test]
@@ -198,6 +270,6 @@ mod tests {
                 ..section(2, 16, 30, Some(0), Some(0))
             },
         ];
-        assert!(find(&mut s).is_empty());
+        assert!(find(&mut s, &mut |_| None).is_empty());
     }
 }

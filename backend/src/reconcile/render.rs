@@ -189,14 +189,16 @@ fn bank_text(buf: &mut String, b: &BankRowEvidence) {
     );
 }
 
-/// `TWN.csv line 1 2026-11-01..2026-11-24 opening 100.00 closing 80.00`
+/// `statement 3 TWN.csv line 1 account 1508… 2026-11-01..2026-11-24 opening 100.00 closing 80.00`
 fn statement_text(buf: &mut String, s: &StatementEvidence) {
     use fmt::Write as _;
     let _ = write!(
         buf,
-        "{} {} {}..{} opening {} closing {}",
+        "statement {} {} {} account {} {}..{} opening {} closing {}",
+        s.statement_id,
         s.file_name,
         s.location,
+        s.account,
         s.from_date,
         s.to_date,
         s.opening_balance.as_deref().unwrap_or("-"),

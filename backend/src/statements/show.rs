@@ -212,9 +212,9 @@ pub fn dry_run(
                     seen.without_reference += 1;
                 }
                 if t.amount.is_sign_negative() {
-                    seen.outflow += t.amount;
+                    seen.outflow = seen.outflow.saturating_add(t.amount);
                 } else {
-                    seen.inflow += t.amount;
+                    seen.inflow = seen.inflow.saturating_add(t.amount);
                 }
                 if as_json {
                     writeln!(out, "{}", transaction_json(&t)).map_err(io)?;
