@@ -15,22 +15,59 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     d.as_ref().try_into().expect("SHA-256 is 32 bytes")
 }
 
-/// SHA-256 of everything `input` yields, read in 64 KiB chunks.
-pub fn sha256_reader(mut input: impl std::io::Read) -> std::io::Result<[u8; 32]> {
-    let mut ctx = digest::Context::new(&digest::SHA256);
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = input.read(&mut buf)?;
-        if n == 0 {
-            break;
+/// A reader that hashes what passes through it, so a file read for its content gives its
+/// SHA-256 too, without a second read.
+pub struct Sha256Reader<R> {
+    inner: R,
+    ctx: digest::Context,
+    bytes_read: u64,
+}
+
+impl<R: std::io::Read> Sha256Reader<R> {
+    pub fn new(inner: R) -> Sha256Reader<R> {
+        Sha256Reader {
+            inner,
+            ctx: digest::Context::new(&digest::SHA256),
+            bytes_read: 0,
         }
-        ctx.update(&buf[..n]);
     }
-    Ok(ctx
-        .finish()
-        .as_ref()
-        .try_into()
-        .expect("SHA-256 is 32 bytes"))
+
+    /// Bytes hashed so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// The SHA-256 of everything read.
+    pub fn finish(self) -> [u8; 32] {
+        self.ctx
+            .finish()
+            .as_ref()
+            .try_into()
+            .expect("SHA-256 is 32 bytes")
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Sha256Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.ctx.update(&buf[..n]);
+        self.bytes_read += n as u64;
+        Ok(n)
+    }
+}
+
+/// SHA-256 of everything `input` yields, read in 64 KiB chunks; `progress` gets the bytes
+/// read so far after each.
+pub fn sha256_reader(
+    input: impl std::io::Read,
+    progress: &mut dyn FnMut(u64),
+) -> std::io::Result<[u8; 32]> {
+    let mut hashing = Sha256Reader::new(input);
+    let mut buf = vec![0u8; 1 << 16];
+    while std::io::Read::read(&mut hashing, &mut buf)? > 0 {
+        progress(hashing.bytes_read());
+    }
+    Ok(hashing.finish())
 }
 
 /// `n` random bytes from the OS.
@@ -334,6 +371,22 @@ pub fn b64_decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn hashing_while_reading_gives_the_same_digest_as_hashing_the_bytes() {
+        use std::io::Read;
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut r = Sha256Reader::new(&bytes[..]);
+        let mut sink = Vec::new();
+        r.read_to_end(&mut sink).unwrap();
+        assert_eq!(sink, bytes);
+        assert_eq!(r.bytes_read(), bytes.len() as u64);
+        assert_eq!(r.finish(), sha256(&bytes));
+        let mut seen = Vec::new();
+        let d = sha256_reader(&bytes[..], &mut |n| seen.push(n)).unwrap();
+        assert_eq!(d, sha256(&bytes));
+        assert_eq!(seen.last(), Some(&(bytes.len() as u64)));
+    }
     use super::*;
 
     #[test]

@@ -613,15 +613,13 @@ pub(super) fn disburse(a: Disburse) -> AppResult<ExitCode> {
     let p = program(&client, &program_code)?;
     let file = std::fs::File::open(&path)
         .map_err(|e| AppError::invalid("roster", format!("cannot open {}: {e}", path.display())))?;
-    let roster = read_roster(std::io::BufReader::new(file), p.minor_units)
-        .map_err(|errors| file_errors(&path, errors))?;
-    // Generated references come from the file's bytes and the row's line, so running the same
-    // roster again (from here or any other client) names the same references, which the
-    // ledger refuses to repeat.
-    let file_digest = std::fs::File::open(&path)
-        .and_then(|f| crypto::sha256_reader(std::io::BufReader::new(f)))
-        .map_err(|e| AppError::invalid("roster", format!("cannot read {}: {e}", path.display())))?;
-    let file_tag = hex::encode(&file_digest[..5]);
+    // Hashed while it is read: generated references come from the file's bytes and the row's
+    // line, so running the same roster again (from here or any other client) names the same
+    // references, which the ledger refuses to repeat.
+    let mut hashing = crypto::Sha256Reader::new(std::io::BufReader::new(file));
+    let roster =
+        read_roster(&mut hashing, p.minor_units).map_err(|errors| file_errors(&path, errors))?;
+    let file_tag = hex::encode(&hashing.finish()[..5]);
     let columns = roster.columns;
     warn_unknown_columns(
         &path,

@@ -172,21 +172,15 @@ fn upload(
     );
     // The file's digest goes into the signed manifest, so it is read twice: once here.
     bar.set_message("hashing");
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut f =
+    let f =
         std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(file).map_err(unreadable)?);
-    let mut buf = vec![0u8; 1 << 16];
     let mut hashed: u64 = 0;
-    loop {
-        let n = std::io::Read::read(&mut f, &mut buf).map_err(unreadable)?;
-        if n == 0 {
-            break;
-        }
-        ctx.update(&buf[..n]);
-        hashed += n as u64;
-        bar.set_position(hashed);
-    }
-    let digest = hex::encode(ctx.finish());
+    let digest = crate::crypto::sha256_reader(f, &mut |n| {
+        hashed = n;
+        bar.set_position(n);
+    })
+    .map_err(unreadable)?;
+    let digest = hex::encode(digest);
     let file_name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

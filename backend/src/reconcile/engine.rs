@@ -416,6 +416,8 @@ struct Engine<'a> {
     /// finding shows of it and the account's org and currency.
     sections: Vec<super::gaps::Section>,
     section_info: HashMap<i64, (StatementEvidence, i64, String)>,
+    /// Where consecutive `sections` do not join.
+    gaps: Vec<super::gaps::Gap>,
     /// (complaint id, payment entry index, kind, amount received, filed on).
     complaints: Vec<(i64, u32, String, Option<i64>, NaiveDate)>,
     integrity: Option<crate::ledger::verify::Failure>,
@@ -451,6 +453,7 @@ impl<'a> Engine<'a> {
             bank_unmatched: Vec::new(),
             sections: Vec::new(),
             section_info: HashMap::new(),
+            gaps: Vec::new(),
             complaints: Vec::new(),
             integrity: None,
             tolerance: dir
@@ -826,7 +829,30 @@ impl<'a> Engine<'a> {
             self.section_info
                 .insert(r.id, (evidence, *org, currency.clone()));
         }
-        Ok(())
+        // Where they do not join; the rows of a day are read only for the rare section that
+        // the next one starts on the last day of.
+        let mut failed: Option<diesel::result::Error> = None;
+        let mut last_day = |section: &super::gaps::Section| -> Option<i64> {
+            // One day of one statement: a handful of rows, summed here (SQLite's SUM is Numeric).
+            let amounts = bank_rows::table
+                .filter(bank_rows::statement_id.eq(section.statement_id))
+                .filter(bank_rows::account_id.eq(section.account_id))
+                .filter(bank_rows::booking_date.eq(section.to.to_string()))
+                .select(bank_rows::amount_minor)
+                .load::<i64>(conn);
+            match amounts {
+                Ok(a) => a.iter().try_fold(0i64, |sum, x| sum.checked_add(*x)),
+                Err(e) => {
+                    failed = Some(e);
+                    None
+                }
+            }
+        };
+        self.gaps = super::gaps::find(&mut self.sections, &mut last_day);
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 
     fn load_complaints(&mut self, conn: &mut DbConn) -> AppResult<i64> {
@@ -1066,34 +1092,10 @@ impl<'a> Engine<'a> {
             });
         }
 
-        // Statements of one account that do not join: days no statement covers, or an
-        // opening balance that is not the previous closing (`gaps`). A gap belongs to the
-        // period in which the later statement starts.
-        let mut sections = self.sections.clone();
-        let DbConn::Sqlite(sqlite) = &mut *conn;
-        let mut failed: Option<diesel::result::Error> = None;
-        let mut last_day = |section: &super::gaps::Section| -> Option<i64> {
-            // One day of one statement: a handful of rows, summed here (SQLite's SUM is Numeric).
-            let amounts = bank_rows::table
-                .filter(bank_rows::statement_id.eq(section.statement_id))
-                .filter(bank_rows::account_id.eq(section.account_id))
-                .filter(bank_rows::booking_date.eq(section.to.to_string()))
-                .select(bank_rows::amount_minor)
-                .load::<i64>(sqlite);
-            match amounts {
-                Ok(a) => a.iter().try_fold(0i64, |sum, x| sum.checked_add(*x)),
-                Err(e) => {
-                    failed = Some(e);
-                    None
-                }
-            }
-        };
-        let found = super::gaps::find(&mut sections, &mut last_day);
-        if let Some(e) = failed {
-            return Err(e.into());
-        }
-        for gap in found {
-            let (before, after) = (&sections[gap.before], &sections[gap.after]);
+        // Statements of one account that do not join (found while loading, `gaps`): a report
+        // over a period takes the gaps whose later statement starts in it.
+        for gap in &self.gaps {
+            let (before, after) = (&self.sections[gap.before], &self.sections[gap.after]);
             if self
                 .scope
                 .period_dates
